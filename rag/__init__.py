@@ -1,0 +1,1 @@
+"""A chat assistant over a news corpus: ingestion, hybrid retrieval and cited answers."""

@@ -1,0 +1,179 @@
+"""Paragraph-first, token-bounded chunking with exact character offsets.
+
+A paragraph is a chunk unless it is short (a dateline, a byline, a one-liner), in which case it joins
+its neighbour, or long, in which case it is cut at sentence boundaries (blingfire), and a sentence longer
+than the bound at word boundaries. Every chunk satisfies two bounds: `max_tokens` tiktoken tokens, and
+the embedding model's own sequence limit (the `fits` check), so no chunk is silently truncated when
+embedded. `chunk.text == document.text[chunk.start:chunk.end]` always holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from rag.tokens import count_tokens
+from rag.types import Chunk, Document
+
+Span = tuple[int, int]
+
+
+@dataclass
+class Unit:
+    """A span of the document text and its token count."""
+
+    start: int
+    end: int
+    tokens: int
+
+
+class Chunker:
+    """Splits a Document into Chunks; `fits(embedding_text)` is the embedder's length check."""
+
+    def __init__(
+        self,
+        max_tokens: int = 180,
+        min_tokens: int = 40,
+        fits: Callable[[str], bool] | None = None,
+        embed_title: bool = True,
+    ):
+        self.max_tokens = max_tokens
+        self.min_tokens = min_tokens
+        self.fits = fits or (lambda text: True)
+        self.embed_title = embed_title
+
+    def run(self, document: Document) -> list[Chunk]:
+        """The chunks of one document, in order."""
+        text = document.text
+        units: list[Unit] = []
+        spans = paragraph_spans(text)
+        for (start, end), tokens in zip(spans, [count_tokens(text[s:e]) for s, e in spans]):
+            if tokens <= self.max_tokens and self._fits(document, text[start:end]):
+                units.append(Unit(start, end, tokens))
+            else:
+                units.extend(self._split_long(document, start, end))
+        units = self._merge_short(document, units)
+        return [
+            Chunk(
+                chunk_id=f"{document.doc_id}#{ordinal}",
+                doc_id=document.doc_id,
+                ordinal=ordinal,
+                start=unit.start,
+                end=unit.end,
+                text=text[unit.start:unit.end],
+                n_tokens=unit.tokens,
+                title=document.title,
+                date=document.date,
+                source=document.source,
+                url=document.url,
+            )
+            for ordinal, unit in enumerate(units)
+        ]
+
+    def embedding_text(self, title: str, text: str) -> str:
+        """What the embedder and BM25 see for a chunk: the title gives a paragraph its topic."""
+        return f"{title}\n{text}" if self.embed_title and title else text
+
+    def _fits(self, document: Document, text: str) -> bool:
+        return self.fits(self.embedding_text(document.title, text))
+
+    def _within(self, document: Document, start: int, end: int) -> int | None:
+        """Token count of the span if it satisfies both bounds, else None."""
+        piece = document.text[start:end]
+        tokens = count_tokens(piece)
+        return tokens if tokens <= self.max_tokens and self._fits(document, piece) else None
+
+    def _split_long(self, document: Document, start: int, end: int) -> list[Unit]:
+        """Pack the sentences of an over-long paragraph into units within the bounds."""
+        units: list[Unit] = []
+        current: Unit | None = None
+        for s_start, s_end in sentence_spans(document.text, start, end):
+            if current is not None:
+                tokens = self._within(document, current.start, s_end)
+                if tokens is not None:
+                    current = Unit(current.start, s_end, tokens)
+                    continue
+                units.append(current)
+            tokens = self._within(document, s_start, s_end)
+            if tokens is not None:
+                current = Unit(s_start, s_end, tokens)
+            else:
+                words = self._split_words(document, s_start, s_end)
+                units.extend(words[:-1])
+                current = words[-1]
+        if current is not None:
+            units.append(current)
+        return units
+
+    def _split_words(self, document: Document, start: int, end: int) -> list[Unit]:
+        """Cut a run-on sentence at word boundaries, each piece as long as the bounds allow."""
+        words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", document.text[start:end])]
+        units: list[Unit] = []
+        i = 0
+        while i < len(words):
+            # Binary search for the longest run of words from i that fits.
+            lo, hi, best = i, len(words) - 1, None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                tokens = self._within(document, words[i][0], words[mid][1])
+                if tokens is not None:
+                    best, lo = (mid, tokens), mid + 1
+                else:
+                    hi = mid - 1
+            if best is None:  # a single "word" over the bound (e.g. a huge URL): cut it by characters
+                units.extend(self._split_chars(document, *words[i]))
+                i += 1
+                continue
+            units.append(Unit(words[i][0], words[best[0]][1], best[1]))
+            i = best[0] + 1
+        return units
+
+    def _split_chars(self, document: Document, start: int, end: int) -> list[Unit]:
+        """Last resort for a token-dense string without spaces."""
+        units, step = [], max(8, self.max_tokens)
+        for s in range(start, end, step):
+            e = min(end, s + step)
+            units.append(Unit(s, e, count_tokens(document.text[s:e])))
+        return units
+
+    def _merge_short(self, document: Document, units: list[Unit]) -> list[Unit]:
+        """Join each short unit with its neighbour while the result stays within the bounds."""
+        merged: list[Unit] = []
+        for unit in units:
+            if merged and (merged[-1].tokens < self.min_tokens or unit.tokens < self.min_tokens):
+                tokens = self._within(document, merged[-1].start, unit.end)
+                if tokens is not None:
+                    merged[-1] = Unit(merged[-1].start, unit.end, tokens)
+                    continue
+            merged.append(unit)
+        return merged
+
+
+def paragraph_spans(text: str) -> list[Span]:
+    """Paragraphs split at blank lines; text without blank lines is split at line breaks."""
+    separator = r"\n\s*\n" if re.search(r"\n\s*\n", text) else r"\n"
+    spans, position = [], 0
+    for match in re.finditer(separator, text):
+        spans.append((position, match.start()))
+        position = match.end()
+    spans.append((position, len(text)))
+    return [trimmed for span in spans if (trimmed := _trim(text, *span))]
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[Span]:
+    """Sentence spans inside text[start:end], found by blingfire (abbreviation- and number-aware, fast)."""
+    import blingfire
+
+    _, offsets = blingfire.text_to_sentences_and_offsets(text[start:end])
+    trimmed = [t for s, e in offsets if (t := _trim(text, start + s, start + e))]
+    return trimmed or [(start, end)]
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    """Shrink a span to exclude surrounding whitespace; None if nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None

@@ -1,0 +1,192 @@
+"""The `rag` command: ingest, search, delete and stats over an index directory.
+
+A thin front end: every command builds Settings, opens the index and calls `rag/`; errors the user
+can fix (bad config, missing index, bad filter, wrong model) are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from rag.config import ConfigError, Settings
+from rag.embedding import EmbeddingModelError
+from rag.index import IndexError as RagIndexError
+from rag.index import NewsIndex
+from rag.ingest import FieldMap
+from rag.retrieve import QueryError, Retriever, SearchFilters
+from rag.types import Hit
+
+USER_ERRORS = (ConfigError, RagIndexError, QueryError, EmbeddingModelError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", help="index directory (default: $RAG_INDEX or index/)")
+    common.add_argument("--config", help="TOML config file (default: $RAG_CONFIG or ./rag.toml)")
+
+    parser = argparse.ArgumentParser(prog="rag", description="Search and ask a news corpus, with citations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", parents=[common], help="add files or folders to the index")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--field", action="append", metavar="NAME=COLUMN",
+                        help="read document field NAME from record column COLUMN (repeatable)")
+    ingest.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: when stderr is a terminal)")
+    ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    search = commands.add_parser("search", parents=[common], help="hybrid search; no QUERY starts a prompt")
+    search.add_argument("query", nargs="?", metavar="QUERY")
+    search.add_argument("--k", type=int, default=None, help="number of results (default 5)")
+    add_filter_arguments(search)
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+
+    delete = commands.add_parser("delete", parents=[common], help="remove documents by id or source")
+    delete.add_argument("doc_ids", nargs="*", metavar="DOC_ID")
+    delete.add_argument("--source", help="remove every document of this source")
+
+    stats = commands.add_parser("stats", parents=[common], help="what the index holds")
+    stats.add_argument("--json", action="store_true")
+    return parser
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """--since/--until/--source/--recent, shared by the commands that retrieve."""
+    parser.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE")
+    parser.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE")
+    parser.add_argument("--source", metavar="NAME", help="only articles from this source")
+    parser.add_argument("--recent", action="store_true", help="favour recent articles")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `rag` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(args.config)
+        if args.index:
+            settings.index_dir = Path(args.index)
+        return COMMANDS[args.command](args, settings)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from rag.ingest.pipeline import IngestPipeline
+
+    try:
+        fields = FieldMap.parse(args.field)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    missing = [p for p in args.paths if not Path(p).exists()]
+    with NewsIndex(settings, writable=True, create=True) as index:
+        report = IngestPipeline(index, fields, progress=args.progress).run([p for p in args.paths if Path(p).exists()])
+    for path in missing:
+        report.issues.insert(0, _missing(path))
+    for issue in report.issues:
+        print(f"error: {issue}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        print(report.summary())
+    return 1 if report.failed else 0
+
+
+def _missing(path: str):
+    from rag.types import IngestIssue
+
+    return IngestIssue(path, "no such file or directory")
+
+
+def cmd_search(args, settings: Settings) -> int:
+    filters = SearchFilters(args.since, args.until, args.source)
+    index = NewsIndex(settings)
+    retriever = Retriever(index)
+    if args.query is None:
+        return _search_prompt(retriever, args, filters)
+    hits = retriever.run(args.query, k=args.k, filters=filters, favour_recent=args.recent)
+    if args.json:
+        print(json.dumps({"query": args.query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
+    else:
+        print(format_hits(hits))
+    return 0
+
+
+def _search_prompt(retriever: Retriever, args, filters: SearchFilters) -> int:
+    """Interactive search: one query per line until EOF or `quit`."""
+    counts = retriever.index.metadata.counts()
+    print(f"Searching {counts['documents']} documents ({counts['chunks']} passages) in {retriever.index.directory}/."
+          " Type a question, or 'quit'.")
+    retriever.index.embedder.model  # load before the first question, not during it
+    while True:
+        try:
+            query = input("search> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if query.lower() in ("quit", "exit", ":q"):
+            return 0
+        if not query:
+            continue
+        try:
+            print(format_hits(retriever.run(query, k=args.k, filters=filters, favour_recent=args.recent)))
+        except QueryError as exc:
+            print(f"error: {exc}")
+
+
+def format_hits(hits: list[Hit]) -> str:
+    """Readable results: rank, score, title, date, source, url, then the passage."""
+    if not hits:
+        return "No matching passages."
+    blocks = []
+    for hit in hits:
+        meta = ", ".join(part for part in (hit.date, hit.source) if part)
+        head = f"{hit.rank}. [{hit.score:.4f}] {hit.title or hit.doc_id}" + (f" ({meta})" if meta else "")
+        if hit.url:
+            head += f"\n   {hit.url}"
+        body = textwrap.fill(" ".join(hit.text.split()), width=100, initial_indent="   ", subsequent_indent="   ")
+        blocks.append(f"{head}\n{body}")
+    return "\n\n".join(blocks)
+
+
+def cmd_delete(args, settings: Settings) -> int:
+    if not args.doc_ids and not args.source:
+        raise QueryError("give DOC_ID... or --source NAME")
+    with NewsIndex(settings, writable=True) as index:
+        wanted = list(args.doc_ids) + (index.metadata.doc_ids_for_source(args.source) if args.source else [])
+        deleted = index.delete_documents(wanted)
+    unknown = sorted(set(args.doc_ids) - set(deleted))
+    for doc_id in unknown:
+        print(f"error: no document with id {doc_id!r}", file=sys.stderr)
+    print(f"deleted {len(deleted)} document(s)")
+    return 1 if unknown else 0
+
+
+def cmd_stats(args, settings: Settings) -> int:
+    index = NewsIndex(settings)
+    stats = index.stats()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+        return 0
+    print(f"index:      {stats['index']}")
+    print(f"documents:  {stats['documents']}  chunks: {stats['chunks']}  files: {stats['files']}")
+    print(f"dates:      {stats['first_date'] or '-'} .. {stats['last_date'] or '-'}")
+    print(f"model:      {stats['embedding_model']} ({stats['dimension']}-d)")
+    print(f"vectors:    {stats['vector_index']}")
+    print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
+    top = ", ".join(f"{name or '(none)'} {n}" for name, n in stats["top_sources"].items())
+    print(f"sources:    {top or '-'}")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "delete": cmd_delete, "stats": cmd_stats}
+
+if __name__ == "__main__":
+    sys.exit(main())

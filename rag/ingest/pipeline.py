@@ -1,0 +1,158 @@
+"""The ingestion run: files -> documents -> index, in committed batches, with progress and a report.
+
+An unchanged file (same bytes as when last ingested whole) is skipped without parsing; a changed
+file's documents are compared one by one, so only new or changed ones are embedded, and documents it
+no longer contains are removed. Bad files and records are reported and skipped; the rest goes in.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from rag.index import BatchResult, NewsIndex
+from rag.ingest import FieldMap, iter_files, load_file, parse
+from rag.types import Document, IngestIssue
+
+
+@dataclass
+class IngestReport:
+    """Totals of one run, and every problem met."""
+
+    files: int = 0
+    files_unchanged: int = 0
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    issues: list[IngestIssue] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        """Files and records that could not be ingested."""
+        return len(self.issues)
+
+    def add(self, batch: BatchResult) -> None:
+        """Fold one batch's result in."""
+        self.added += len(batch.added)
+        self.replaced += len(batch.replaced)
+        self.unchanged += len(batch.unchanged)
+        self.duplicates += len(batch.duplicates)
+        self.chunks += batch.chunks
+        self.tokens += batch.tokens
+
+    def to_json(self) -> dict:
+        """Machine-readable form (the API's per-file report uses it too)."""
+        return {
+            "files": self.files,
+            "files_unchanged": self.files_unchanged,
+            "added": self.added,
+            "replaced": self.replaced,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "removed": self.removed,
+            "failed": self.failed,
+            "chunks": self.chunks,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "issues": [{"path": i.path, "line": i.line, "message": i.message} for i in self.issues],
+        }
+
+    def summary(self) -> str:
+        """One human line."""
+        rate = self.chunks / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.added} added, {self.unchanged + self.duplicates} unchanged, {self.replaced} replaced, "
+            f"{self.removed} removed, {self.failed} failed; {self.chunks} chunks embedded "
+            f"({self.tokens} tokens) in {self.seconds:.1f} s ({rate:.1f} chunks/s); {self.files} files"
+        )
+
+
+class IngestPipeline:
+    """Reads files into an index opened for writing."""
+
+    def __init__(self, index: NewsIndex, fields: FieldMap | None = None, progress: bool | None = None):
+        self.index = index
+        self.fields = fields or FieldMap()
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.batch_size = index.settings.store.commit_every_docs
+        self.checkpoint_seconds = index.settings.store.checkpoint_seconds
+
+    def run(self, paths: Iterable[str | Path]) -> IngestReport:
+        """Ingest every file under `paths`; the index is checkpointed at the end."""
+        from tqdm import tqdm
+
+        report = IngestReport()
+        started = last_checkpoint = time.perf_counter()
+        bar = tqdm(unit="doc", desc="ingest", disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        try:
+            for path in iter_files(paths):
+                report.files += 1
+                self._ingest_file(path, report, bar, started)
+                if time.perf_counter() - last_checkpoint > self.checkpoint_seconds:
+                    self.index.checkpoint()
+                    last_checkpoint = time.perf_counter()
+        finally:
+            bar.close()
+            self.index.checkpoint()
+            report.seconds = time.perf_counter() - started
+        return report
+
+    def _ingest_file(self, path: Path, report: IngestReport, bar, started: float) -> None:
+        key = str(path.resolve())
+        try:
+            source = load_file(path)
+        except ValueError as exc:
+            report.issues.append(IngestIssue(str(path), str(exc)))
+            return
+        previous = self.index.metadata.file_record(key)
+        if previous and previous[0] == source.sha256:
+            report.files_unchanged += 1
+            report.unchanged += len(previous[1])
+            bar.update(len(previous[1]))
+            return
+        doc_ids: list[str] = []
+        issues_before, added_before = len(report.issues), report.added
+        batch: list[Document] = []
+        for item in parse(source, self.fields):
+            if isinstance(item, IngestIssue):
+                report.issues.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                doc_ids += self._commit(batch, report, bar, started)
+                batch = []
+        doc_ids += self._commit(batch, report, bar, started)
+        # A file read with problems keeps no hash, so a re-run parses it again and re-reports them.
+        clean = len(report.issues) == issues_before
+        with self.index.metadata.transaction():
+            self.index.metadata.record_file(key, source.sha256 if clean else "", doc_ids)
+        if previous:
+            removed = self._remove_stale(set(previous[1]) - set(doc_ids))
+            # A document that changed and got a new content-hash id still replaced its old version.
+            pairs = min(removed, report.added - added_before)
+            report.added, report.replaced, report.removed = (
+                report.added - pairs, report.replaced + pairs, report.removed + removed - pairs
+            )
+
+    def _commit(self, batch: list[Document], report: IngestReport, bar, started: float) -> list[str]:
+        if not batch:
+            return []
+        result = self.index.add_documents(batch)
+        report.add(result)
+        bar.update(len(batch))
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        bar.set_postfix_str(f"{report.chunks / elapsed:.1f} chunks/s", refresh=False)
+        return result.doc_ids
+
+    def _remove_stale(self, gone: set[str]) -> int:
+        """Delete documents a changed file no longer holds, unless another file still does."""
+        still_claimed = self.index.metadata.files_referencing(gone)
+        return len(self.index.delete_documents(sorted(gone - still_claimed)))

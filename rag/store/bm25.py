@@ -1,0 +1,91 @@
+"""The lexical index: BM25 (bm25s) over chunk texts with English stemming and stop words.
+
+bm25s builds from a whole corpus, so the index is rebuilt from the metadata store when chunks change
+(seconds for 100k chunks) and saved next to the vectors with the chunk ids it covers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stemmed word tokens without English stop words."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class BM25Index:
+    """BM25 scores for chunk ids."""
+
+    IDS_FILE = "chunk_ids.json"
+
+    def __init__(self, ids: np.ndarray | None = None, retriever=None):
+        self.chunk_ids = np.asarray(ids if ids is not None else [], dtype=np.int64)
+        self.retriever = retriever
+
+    @classmethod
+    def build(cls, ids: list[int] | np.ndarray, texts: list[str]) -> "BM25Index":
+        """Index these texts under these chunk ids."""
+        import bm25s
+
+        if not len(ids):
+            return cls()
+        retriever = bm25s.BM25()
+        retriever.index(tokenize(texts), show_progress=False)
+        return cls(np.asarray(ids, dtype=np.int64), retriever)
+
+    @classmethod
+    def load(cls, directory: Path) -> "BM25Index":
+        """Read a saved index (raises OSError/ValueError when missing or damaged)."""
+        import bm25s
+
+        ids = json.loads((directory / cls.IDS_FILE).read_text())
+        if not ids:
+            return cls()
+        return cls(np.asarray(ids, dtype=np.int64), bm25s.BM25.load(str(directory), show_progress=False))
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) with a positive score, best first."""
+        if self.retriever is None:
+            return []
+        vocabulary = self.retriever.vocab_dict
+        tokens = [t for t in tokenize([query])[0] if t in vocabulary]
+        if not tokens:
+            return []
+        scores = self.retriever.get_scores(tokens)
+        if allowed is not None:
+            scores = np.where(np.isin(self.chunk_ids, allowed), scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(int(self.chunk_ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+
+    def save(self, directory: Path) -> None:
+        """Write into a fresh folder and swap it in, so readers never see a half-written index."""
+        temporary = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+        if self.retriever is not None:
+            self.retriever.save(str(temporary), show_progress=False)
+        (temporary / self.IDS_FILE).write_text(json.dumps(self.chunk_ids.tolist()))
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(temporary, directory)
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,143 @@
+"""FAISS vector store: exact inner-product search while small, HNSW once past a size threshold.
+
+Ids are the metadata store's chunk ids (IndexIDMap2). HNSW cannot delete in place, so removed ids
+become tombstones excluded from every search through an IDSelector, and the graph is rebuilt from
+the live vectors when tombstones pass a fifth of the index. A search limited to a small set of ids
+(a selective date or source filter) is computed exactly over just those vectors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import StoreSettings
+
+FLAT, HNSW = "flat", "hnsw"
+EXACT_FILTER_LIMIT = 20000  # below this many allowed ids, brute force beats a filtered graph walk
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+class FaissStore:
+    """A FAISS index that picks its own type by size; see the module docstring."""
+
+    def __init__(self, dimension: int, settings: StoreSettings | None = None, index=None):
+        self.dimension = dimension
+        self.settings = settings or StoreSettings()
+        self.index = index if index is not None else self._new(FLAT)
+        self.tombstones: set[int] = set()
+
+    @property
+    def kind(self) -> str:
+        """`flat` or `hnsw`."""
+        return HNSW if isinstance(self.index.index, _faiss().IndexHNSW) else FLAT
+
+    @classmethod
+    def load(cls, path: Path, dimension: int, settings: StoreSettings | None = None) -> "FaissStore":
+        """Read a saved index; the caller reconciles it with the metadata store."""
+        index = _faiss().read_index(str(path))
+        if index.d != dimension:
+            raise ValueError(f"{path}: vectors have dimension {index.d}, the embedding model gives {dimension}")
+        return cls(dimension, settings, index)
+
+    def _new(self, kind: str):
+        faiss = _faiss()
+        if kind == HNSW:
+            inner = faiss.IndexHNSWFlat(self.dimension, self.settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = self.settings.hnsw_ef_construction
+        else:
+            inner = faiss.IndexFlatIP(self.dimension)
+        return faiss.IndexIDMap2(inner)
+
+    def all_ids(self) -> np.ndarray:
+        """Every id in the FAISS index, tombstones included."""
+        return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
+
+    def ids(self) -> np.ndarray:
+        """Every live id."""
+        ids = self.all_ids()
+        if self.tombstones:
+            ids = ids[~np.isin(ids, np.fromiter(self.tombstones, dtype=np.int64))]
+        return ids
+
+    def count(self) -> int:
+        """Number of live vectors."""
+        return int(self.index.ntotal) - len(self.tombstones)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors; switches to HNSW when the threshold is crossed."""
+        if len(ids) == 0:
+            return
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        if self.kind == FLAT and self.count() > self.settings.ann_threshold:
+            self._rebuild(HNSW)
+
+    def remove(self, ids: np.ndarray) -> None:
+        """Delete from a flat index; tombstone in HNSW, rebuilding when there are too many."""
+        if len(ids) == 0:
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.kind == FLAT:
+            self.index.remove_ids(ids)
+            return
+        stored = self.all_ids()
+        present = set(stored[np.isin(stored, ids)].tolist())
+        self.tombstones |= present
+        if len(self.tombstones) > 0.2 * max(1, self.index.ntotal):
+            live = self.ids()
+            self._rebuild(HNSW if len(live) > self.settings.ann_threshold else FLAT)
+
+    def _rebuild(self, kind: str) -> None:
+        """Re-create the index of `kind` from the live vectors."""
+        live = self.ids()
+        vectors = self.index.reconstruct_batch(live) if len(live) else np.zeros((0, self.dimension), np.float32)
+        self.index = self._new(kind)
+        self.tombstones = set()
+        if len(live):
+            self.index.add_with_ids(vectors, live)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (id, inner product), best first."""
+        faiss = _faiss()
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if allowed is not None:
+            allowed = np.asarray(allowed, dtype=np.int64)
+            if self.tombstones:
+                allowed = allowed[~np.isin(allowed, np.fromiter(self.tombstones, dtype=np.int64))]
+            allowed = allowed[np.isin(allowed, self.all_ids())] if len(allowed) <= EXACT_FILTER_LIMIT else allowed
+            if len(allowed) == 0:
+                return []
+            if len(allowed) <= EXACT_FILTER_LIMIT:
+                scores = self.index.reconstruct_batch(allowed) @ query[0]
+                top = np.argsort(-scores)[:k]
+                return [(int(allowed[i]), float(scores[i])) for i in top]
+            selector = faiss.IDSelectorBatch(allowed)
+        elif self.tombstones:
+            # Both selectors stay referenced by locals: SWIG does not keep the inner one alive.
+            dead = faiss.IDSelectorBatch(np.fromiter(self.tombstones, dtype=np.int64))
+            selector = faiss.IDSelectorNot(dead)
+        else:
+            selector = None
+        if self.kind == HNSW:
+            params = faiss.SearchParametersHNSW(efSearch=max(self.settings.hnsw_ef_search, k))
+            if selector is not None:
+                params.sel = selector
+        else:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
+        scores, ids = self.index.search(query, min(k, max(1, self.index.ntotal)), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def save(self, path: Path) -> None:
+        """Write to a temporary file and rename it into place, so a crash never leaves half a file."""
+        temporary = path.with_name(path.name + ".tmp")
+        _faiss().write_index(self.index, str(temporary))
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)

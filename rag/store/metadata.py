@@ -1,0 +1,242 @@
+"""The metadata store (SQLite): documents, chunks with their vectors, ingested files.
+
+It is the index's source of truth. Each batch is one transaction, so a process killed mid-ingest
+leaves every completed batch intact; the FAISS and BM25 files are caches rebuilt from it when they
+disagree. Chunk ids (integers) are never reused, so an id set identifies index content exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from rag.types import Chunk, Document
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    date TEXT,
+    source TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT '',
+    n_chunks INTEGER NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_date ON documents(date);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(content_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    doc_ids TEXT NOT NULL,
+    ingested_at REAL NOT NULL
+);
+"""
+
+HIT_COLUMNS = (
+    "c.id, c.chunk_id, c.doc_id, d.title, d.date, d.source, d.url,"
+    " substr(d.text, c.start + 1, c.end - c.start), c.start, c.end"
+)
+
+
+@dataclass
+class ChunkRow:
+    """A stored chunk joined with its document's metadata."""
+
+    id: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    text: str
+    start: int
+    end: int
+
+
+class MetadataStore:
+    """SQLite tables for documents, chunks (with vectors) and files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        # check_same_thread=False: the UI/API serve reads from worker threads; writes are serialised
+        # by the caller.
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- documents --------------------------------------------------------------------------
+    def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """Stored content hash of each of these documents that exists."""
+        return dict(self._in("SELECT doc_id, content_hash FROM documents WHERE doc_id IN ({})", list(doc_ids)))
+
+    def docs_with_hashes(self, hashes: Iterable[str]) -> dict[str, str]:
+        """content_hash -> doc_id for stored documents with any of these hashes."""
+        return {h: d for d, h in self._in("SELECT doc_id, content_hash FROM documents WHERE content_hash IN ({})", list(hashes))}
+
+    def insert_document(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> list[int]:
+        """Store a document and its chunks; returns the new chunk ids. Call inside a transaction."""
+        self.db.execute(
+            "INSERT INTO documents (doc_id, content_hash, title, date, source, url, text, origin, n_chunks, added_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (document.doc_id, document.content_hash, document.title, document.date, document.source,
+             document.url, document.text, document.origin, len(chunks), time.time()),
+        )
+        ids = []
+        for chunk, vector in zip(chunks, vectors):
+            cursor = self.db.execute(
+                "INSERT INTO chunks (chunk_id, doc_id, ordinal, start, end, n_tokens, vector)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (chunk.chunk_id, chunk.doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.n_tokens,
+                 np.asarray(vector, dtype=np.float32).tobytes()),
+            )
+            ids.append(cursor.lastrowid)
+        return ids
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> tuple[list[str], np.ndarray]:
+        """Remove documents and their chunks; returns (deleted doc ids, their chunk ids). Call inside a transaction."""
+        doc_ids = list(doc_ids)
+        found = [row[0] for row in self._in("SELECT doc_id FROM documents WHERE doc_id IN ({})", doc_ids)]
+        chunk_ids = [row[0] for row in self._in("SELECT id FROM chunks WHERE doc_id IN ({})", found)]
+        self._in("DELETE FROM documents WHERE doc_id IN ({})", found)  # chunks go by ON DELETE CASCADE
+        return found, np.asarray(chunk_ids, dtype=np.int64)
+
+    def doc_ids_for_source(self, source: str) -> list[str]:
+        """Every document from this source (exact, case-insensitive match)."""
+        rows = self.db.execute("SELECT doc_id FROM documents WHERE source = ? COLLATE NOCASE", (source,))
+        return [row[0] for row in rows]
+
+    def get_document(self, doc_id: str) -> dict | None:
+        """A document's stored fields, or None."""
+        cursor = self.db.execute(
+            "SELECT doc_id, title, date, source, url, text, origin, n_chunks, added_at FROM documents WHERE doc_id = ?",
+            (doc_id,),
+        )
+        row = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], row)) if row else None
+
+    # -- chunks -----------------------------------------------------------------------------
+    def chunk_ids(self) -> np.ndarray:
+        """Ids of all stored chunks, ascending."""
+        rows = self.db.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors(self, ids: np.ndarray, dimension: int) -> np.ndarray:
+        """Stored vectors of these chunk ids, in the same order."""
+        by_id = {i: v for i, v in self._in("SELECT id, vector FROM chunks WHERE id IN ({})", [int(i) for i in ids])}
+        out = np.empty((len(ids), dimension), dtype=np.float32)
+        for row, chunk_id in enumerate(ids):
+            out[row] = np.frombuffer(by_id[int(chunk_id)], dtype=np.float32)
+        return out
+
+    def chunk_texts(self) -> Iterator[tuple[int, str, str]]:
+        """(id, title, text) of every chunk, ascending by id, for building BM25."""
+        yield from self.db.execute(
+            "SELECT c.id, d.title, substr(d.text, c.start + 1, c.end - c.start)"
+            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
+        )
+
+    def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
+        """Stored chunks with document metadata, keyed by chunk id."""
+        sql = f"SELECT {HIT_COLUMNS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({{}})"
+        return {row[0]: ChunkRow(*row) for row in self._in(sql, [int(i) for i in ids])}
+
+    def filtered_chunk_ids(self, since: str | None, until: str | None, source: str | None) -> np.ndarray:
+        """Chunk ids whose document matches a date range (inclusive, ISO dates) and source."""
+        clauses, params = [], []
+        if since:
+            clauses.append("d.date >= ?")
+            params.append(since)
+        if until:
+            clauses.append("d.date <= ?")
+            params.append(until)
+        if source:
+            clauses.append("d.source = ? COLLATE NOCASE")
+            params.append(source)
+        where = " AND ".join(clauses) or "1"
+        rows = self.db.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    # -- files ------------------------------------------------------------------------------
+    def file_record(self, path: str) -> tuple[str, list[str]] | None:
+        """(sha256, doc ids) recorded when this file was last ingested completely."""
+        row = self.db.execute("SELECT sha256, doc_ids FROM files WHERE path = ?", (path,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def record_file(self, path: str, sha256: str, doc_ids: list[str]) -> None:
+        """Remember a completely ingested file."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO files (path, sha256, doc_ids, ingested_at) VALUES (?, ?, ?, ?)",
+            (path, sha256, json.dumps(doc_ids), time.time()),
+        )
+
+    def files_referencing(self, doc_ids: Iterable[str]) -> set[str]:
+        """Which of these doc ids some recorded file still lists."""
+        wanted = set(doc_ids)
+        referenced = set()
+        for (ids_json,) in self.db.execute("SELECT doc_ids FROM files"):
+            referenced.update(wanted.intersection(json.loads(ids_json)))
+        return referenced
+
+    # -- statistics -------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Numbers of documents, chunks and files."""
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("documents", "chunks", "files")
+        }
+
+    def stats(self) -> dict:
+        """Counts, date range and sources."""
+        first, last = self.db.execute("SELECT min(date), max(date) FROM documents").fetchone()
+        sources = self.db.execute(
+            "SELECT source, count(*) FROM documents GROUP BY source ORDER BY count(*) DESC LIMIT 20"
+        ).fetchall()
+        return {**self.counts(), "first_date": first, "last_date": last, "top_sources": dict(sources)}
+
+    def _in(self, sql: str, values: list) -> list[tuple]:
+        """Run `sql` with its `IN ({})` filled for `values`, in slices under SQLite's variable limit."""
+        rows: list[tuple] = []
+        for offset in range(0, len(values), 900):
+            part = values[offset:offset + 900]
+            rows.extend(self.db.execute(sql.format(",".join("?" * len(part))), part).fetchall())
+        return rows

@@ -1,0 +1,84 @@
+"""The shared vocabulary: Document, Chunk, Hit and IngestIssue flow unchanged from ingestion to the front ends."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Document:
+    """One news article as read from a file or a record, before chunking."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    date: str | None = None  # ISO YYYY-MM-DD when known
+    source: str = ""
+    url: str = ""
+    origin: str = ""  # where it was read from: a file path, with ":line" for records
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what gets indexed, so an unchanged document is recognised and a changed one replaced."""
+        digest = hashlib.sha256()
+        for part in (self.title, self.text, self.date, self.source, self.url):
+            digest.update((part or "").encode("utf-8") + b"\x1f")
+        return digest.hexdigest()[:32]
+
+
+@dataclass
+class Chunk:
+    """A token-bounded span of a document: `text == document.text[start:end]`."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+    title: str = ""
+    date: str | None = None
+    source: str = ""
+    url: str = ""
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its rank and fused score; its JSON is the `search --json` contract."""
+
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    text: str
+    start: int
+    end: int
+    score: float
+    # Per-retriever detail, kept out of the public JSON contract.
+    dense_score: float | None = field(default=None, repr=False)
+    bm25_score: float | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict:
+        """The stable JSON form: exactly the contract fields."""
+        data = asdict(self)
+        data.pop("dense_score")
+        data.pop("bm25_score")
+        return data
+
+
+@dataclass
+class IngestIssue:
+    """A file or record that could not be ingested, with where and why."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
