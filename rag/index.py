@@ -225,13 +225,17 @@ class NewsIndex:
             self._vectors_dirty = self._bm25_stale = True
         return deleted
 
-    def checkpoint(self) -> None:
-        """Save FAISS and BM25 if they changed, then the manifest with fresh counts."""
+    def checkpoint(self, lexical: bool = True) -> None:
+        """Save FAISS (and BM25 unless `lexical` is False) if they changed, then the manifest.
+
+        A long ingest checkpoints without BM25: rebuilding it is the costly part and it is rebuilt
+        from SQLite anyway if the process dies before the final checkpoint.
+        """
         self._require_writable()
         if self._vectors_dirty or "vectors" in self.__dict__ and not (self.directory / VECTORS).exists():
             self.vectors.save(self.directory / VECTORS)
             self._vectors_dirty = False
-        if self._bm25_stale:
+        if self._bm25_stale and lexical:
             self.__dict__["bm25"] = self._build_bm25()
             self.bm25.save(self.directory / BM25_DIR)
             self._bm25_stale = False

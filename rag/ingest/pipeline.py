@@ -97,7 +97,7 @@ class IngestPipeline:
                 report.files += 1
                 self._ingest_file(path, report, bar, started)
                 if time.perf_counter() - last_checkpoint > self.checkpoint_seconds:
-                    self.index.checkpoint()
+                    self.index.checkpoint(lexical=False)
                     last_checkpoint = time.perf_counter()
         finally:
             bar.close()

