@@ -12,15 +12,17 @@ import sys
 import textwrap
 from pathlib import Path
 
-from rag.config import ConfigError, Settings
+from rag.config import LLM_BACKENDS, ConfigError, Settings
 from rag.embedding import EmbeddingModelError
 from rag.index import IndexError as RagIndexError
+from rag.llm.base import LLMError
+from rag.prompt import PromptTooLongError
 from rag.index import NewsIndex
 from rag.ingest import FieldMap
 from rag.retrieve import QueryError, Retriever, SearchFilters
-from rag.types import Hit
+from rag.types import Answer, Hit
 
-USER_ERRORS = (ConfigError, RagIndexError, QueryError, EmbeddingModelError)
+USER_ERRORS = (ConfigError, RagIndexError, QueryError, EmbeddingModelError, LLMError, PromptTooLongError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--k", type=int, default=None, help="number of results (default 5)")
     add_filter_arguments(search)
     search.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ask = commands.add_parser("ask", parents=[common], help="answer a question with verified citations")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--k", type=int, default=None, help="passages to retrieve (default 5)")
+    ask.add_argument("--llm", choices=LLM_BACKENDS, help="generator backend (default: llm.backend)")
+    add_filter_arguments(ask)
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
 
     delete = commands.add_parser("delete", parents=[common], help="remove documents by id or source")
     delete.add_argument("doc_ids", nargs="*", metavar="DOC_ID")
@@ -156,6 +165,45 @@ def format_hits(hits: list[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
+def cmd_ask(args, settings: Settings) -> int:
+    from rag.answer import Answerer
+    from rag.generate import load_generator
+
+    filters = SearchFilters(args.since, args.until, args.source)
+    index = NewsIndex(settings)
+    answerer = Answerer(index, settings, generator=load_generator(settings, args.llm))
+    answer = None
+    streaming = not args.json
+    for item in answerer.stream(args.question, k=args.k, filters=filters, favour_recent=args.recent):
+        if isinstance(item, Answer):
+            answer = item
+        elif streaming:  # the unverified draft, as it is generated; stdout gets the verified answer
+            print(item, end="", file=sys.stderr, flush=True)
+    if streaming and answer.draft:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer with [n] markers, then each source and its quote (or the closest passages)."""
+    lines = [answer.answer, ""]
+    if answer.refused:
+        if answer.retrieved:
+            lines.append("Closest passages:")
+            lines.append(format_hits(answer.retrieved[:3]))
+        return "\n".join(lines).rstrip()
+    for citation in answer.citations:
+        meta = ", ".join(part for part in (citation.date, citation.source) if part)
+        lines.append(f"[{citation.n}] {citation.title}" + (f" ({meta})" if meta else "") + (f" {citation.url}" if citation.url else ""))
+        lines.append(textwrap.fill(f"\"{' '.join(citation.quote.split())}\"", width=100, initial_indent="    ",
+                                   subsequent_indent="    "))
+    return "\n".join(lines).rstrip()
+
+
 def cmd_delete(args, settings: Settings) -> int:
     if not args.doc_ids and not args.source:
         raise QueryError("give DOC_ID... or --source NAME")
@@ -186,7 +234,7 @@ def cmd_stats(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "delete": cmd_delete, "stats": cmd_stats}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
+LLM_BACKENDS = ("llamacpp", "openai", "transformers", "extractive")
+
+
 class ConfigError(ValueError):
     """A setting is unknown or has a value of the wrong type or range."""
 
@@ -69,6 +72,44 @@ class RetrievalSettings:
 
 
 @dataclass
+class LLMSettings:
+    """The generator: which backend, which model, and how it samples."""
+
+    backend: str = "llamacpp"  # llamacpp | openai | transformers | extractive
+    model_path: str = ""  # a GGUF file for llamacpp; empty = the bundled SmolLM2-135M-Instruct
+    context_tokens: int = 2048
+    max_answer_tokens: int = 160
+    threads: int = 0  # llama.cpp threads; 0 = all cores. Use 1 on a busy machine: 2 threads busy-wait.
+    temperature: float = 0.0  # greedy by default: answers are reproducible
+    top_p: float = 1.0
+    seed: int = 0
+    # Budgets are counted with tiktoken; other tokenizers split text into more pieces, so the
+    # passages get at most context / ratio tokens.
+    tokenizer_ratio: float = 1.3
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    openai_timeout: float = 60.0
+    openai_max_retries: int = 2
+    transformers_model: str = ""  # a model folder (or .gguf file) for the transformers backend
+    device: str = "cpu"
+
+
+@dataclass
+class AnswerSettings:
+    """The answer path: how much to retrieve, when to refuse, what to do with unsupported sentences."""
+
+    k: int = 5
+    # A sentence is supported when its best support score reaches this; calibrated on QAGS and
+    # ClapNQ by bench/calibrate_grounding.py (figures in eval/calibration.json).
+    support_threshold: float = 0.5
+    # Refuse without generating when the best passage's similarity to the question is below this.
+    min_relevance: float = 0.2
+    unsupported: str = "remove"  # remove | flag
+    extractive_sentences: int = 2
+
+
+@dataclass
 class Settings:
     """Everything configurable, grouped by pipeline stage."""
 
@@ -77,6 +118,8 @@ class Settings:
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @classmethod
     def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -125,6 +168,12 @@ class Settings:
             (self.retrieval.k > 0, "retrieval.k must be > 0"),
             (self.retrieval.candidates > 0, "retrieval.candidates must be > 0"),
             (self.retrieval.recency_half_life_days > 0, "retrieval.recency_half_life_days must be > 0"),
+            (self.llm.backend in LLM_BACKENDS, f"llm.backend must be one of {', '.join(LLM_BACKENDS)}"),
+            (self.llm.context_tokens >= 256, "llm.context_tokens must be >= 256"),
+            (0 < self.llm.max_answer_tokens < self.llm.context_tokens, "llm.max_answer_tokens must be in (0, context_tokens)"),
+            (self.llm.tokenizer_ratio >= 1.0, "llm.tokenizer_ratio must be >= 1"),
+            (self.answer.unsupported in ("remove", "flag"), "answer.unsupported must be remove or flag"),
+            (self.answer.k > 0, "answer.k must be > 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -82,3 +82,59 @@ class IngestIssue:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
         return f"{where}: {self.message}"
+
+
+@dataclass
+class Citation:
+    """A quote that supports an answer sentence: `quote == document.text[start:end]`."""
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class AnswerSentence:
+    """One sentence of the generated answer and the verdict on it."""
+
+    text: str
+    citations: list[int]
+    supported: bool
+    score: float
+
+
+@dataclass
+class Answer:
+    """The answer path's result; its JSON is the `ask --json` contract."""
+
+    question: str
+    answer: str
+    refused: bool
+    sentences: list[AnswerSentence]
+    citations: list[Citation]
+    retrieved: list[Hit]
+    llm: dict
+    timings: dict
+    standalone_question: str = ""
+    draft: str = ""  # what the generator produced, before verification
+
+    def to_json(self) -> dict:
+        """Exactly the contract fields."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "sentences": [asdict(s) for s in self.sentences],
+            "citations": [asdict(c) for c in self.citations],
+            "retrieved": [h.to_json() for h in self.retrieved],
+            "llm": self.llm,
+            "timings": self.timings,
+        }

@@ -263,3 +263,14 @@ def test_a_second_writer_is_refused_while_one_holds_the_lock(open_index, setting
     open_index()
     with pytest.raises(RagIndexError, match="being written by another process"):
         NewsIndex(settings, writable=True, create=True, embedder=embedder)
+
+
+def test_interactive_search_prompt_answers_until_quit(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
+    session = subprocess.run([*RAG, "search", "--index", str(index_dir)], input=f"{SPUTNIK}\n\nquit\n",
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert session.returncode == 0
+    assert "Searching 1 documents" in session.stdout
+    answer = session.stdout.split("search> ")[1]
+    assert answer.startswith("1. [") and "220,000" in answer.split("\n2. ")[0]

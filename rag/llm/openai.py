@@ -1,0 +1,52 @@
+"""OpenAI-compatible backend: any Chat Completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)
+through the official `openai` client, with timeouts, retries with backoff, and streaming."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from rag.config import LLMSettings
+from rag.llm.base import LLMError, Message
+
+
+class OpenAILLM:
+    """A remote chat model."""
+
+    backend = "openai"
+
+    def __init__(self, settings: LLMSettings):
+        try:
+            import openai
+        except ImportError as exc:
+            raise LLMError("the openai backend needs the openai package: pip install openai") from exc
+        self.settings = settings
+        self.model = settings.openai_model
+        self.context_tokens = settings.context_tokens
+        # Local servers ignore the key, but the client insists on one.
+        api_key = os.environ.get(settings.openai_api_key_env) or "not-needed"
+        self.client = openai.OpenAI(
+            base_url=settings.openai_base_url,
+            api_key=api_key,
+            timeout=settings.openai_timeout,
+            max_retries=settings.openai_max_retries,  # exponential backoff on connection errors, 429 and 5xx
+        )
+        self._errors = (openai.APIError, openai.APIConnectionError, openai.APITimeoutError)
+
+    def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        """Yield content pieces as the server streams them."""
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=self.settings.temperature,
+                top_p=self.settings.top_p,
+                seed=self.settings.seed,
+                stream=True,
+            )
+            for chunk in response:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except self._errors as exc:
+            raise LLMError(f"OpenAI-compatible endpoint {self.settings.openai_base_url} failed: {exc}") from exc
