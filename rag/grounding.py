@@ -1,14 +1,16 @@
 """The grounding checker: is a claim supported by a source sentence, and which one?
 
 For each claim sentence, every source sentence (and every pair of adjacent sentences of the same
-passage, for claims that join two facts) gets a support score from four features:
+passage, for claims that join two facts) is compared on four features:
   - `cosine`: embedding similarity of claim and source (the same model as retrieval),
   - `overlap`: share of the claim's content words (stemmed, no stop words) found in the source,
   - `numbers_missing`: share of the claim's numbers (220,000 / 16% / 2020) absent from the source,
-  - `names_missing`: share of the claim's capitalised names absent from the source,
-combined by a logistic model whose weights were fitted on human support labels (QAGS) by
-`bench/calibrate_grounding.py`; the decision threshold lives in config (`answer.support_threshold`).
-The answer path and the eval harness both call `GroundingChecker`, so what is measured is what runs.
+  - `names_missing`: share of the claim's capitalised names absent from the source.
+The support score is a logistic model of cosine and overlap, fitted on human support labels (QAGS)
+by `bench/calibrate_grounding.py`, multiplied by agreement factors: a number the source lacks
+removes its share of the score (numbers must agree), a missing name half its share. A claim is
+supported when its best score reaches `answer.support_threshold`, also calibrated there. The answer
+path and the eval harness both call `GroundingChecker`, so what is measured is what runs.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from rag.embedding import Embedder
 from rag.store.bm25 import tokenize
 from rag.types import Hit
 
-# Logistic weights over (cosine, overlap, numbers_missing, names_missing), with the intercept first.
-# Fitted on QAGS CNN/DM (see eval/calibration.json); refit with bench/calibrate_grounding.py.
-DEFAULT_WEIGHTS = (-6.0, 5.0, 5.0, -3.0, -2.0)
+# Logistic weights (intercept, cosine, overlap), fitted on QAGS CNN/DM (see eval/calibration.json);
+# refit with bench/calibrate_grounding.py.
+DEFAULT_WEIGHTS = (-9.0693, 4.7892, 5.8034)
+NAME_PENALTY = 0.5  # share of the score a wholly missing set of names removes
 
 FEATURES = ("cosine", "overlap", "numbers_missing", "names_missing")
+# Tokenised corpora write "235, 000", "1 , 056" and "1 . 5": rejoin those, but not "In 2019, 300".
+SPACED_THOUSANDS = re.compile(r"(?<![\d,])(\d{1,3}(?:,\d{3})*)\s*,\s*(\d{3})(?!\d)")
+SPACED_DECIMAL = re.compile(r"(\d)\s+\.\s+(\d)")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 WORD = re.compile(r"[A-Za-z][\w'’-]*")
 NOT_NAMES = {"i", "the", "a", "an", "in", "on", "at", "it", "he", "she", "they", "we", "you", "this", "that",
@@ -55,8 +61,9 @@ class Evidence:
 
     @property
     def best_relevance(self) -> float:
-        """How close the closest sentence comes to the question (0 when there is none)."""
-        return float(self.relevance.max()) if len(self.relevance) else 0.0
+        """How close the closest single sentence comes to the question (0 when there is none)."""
+        singles = [r for r, s in zip(self.relevance, self.sources) if not s.pair]
+        return float(max(singles)) if singles else 0.0
 
 
 @dataclass
@@ -78,7 +85,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def numbers_in(text: str) -> set[str]:
-    """Numbers as digit strings without separators: "220,000" and "220000" agree."""
+    """Numbers as digit strings without separators: "220,000", "220000" and "220 , 000" agree."""
+    text = SPACED_DECIMAL.sub(r"\1.\2", text)
+    while (joined := SPACED_THOUSANDS.sub(r"\1,\2", text)) != text:
+        text = joined
     return {n.replace(",", "").rstrip(".") for n in NUMBER.findall(text)}
 
 
@@ -91,7 +101,7 @@ def names_in(text: str) -> set[str]:
 class GroundingChecker:
     """Scores claims against source sentences; see the module docstring."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.5, weights: tuple[float, ...] = DEFAULT_WEIGHTS):
+    def __init__(self, embedder: Embedder, threshold: float = 0.578, weights: tuple[float, ...] = DEFAULT_WEIGHTS):
         self.embedder = embedder
         self.threshold = threshold
         self.weights = np.asarray(weights, dtype=np.float64)
@@ -144,9 +154,10 @@ class GroundingChecker:
         return out
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        """Logistic support probability for a feature array (..., 4)."""
-        logits = self.weights[0] + features @ self.weights[1:]
-        return 1.0 / (1.0 + np.exp(-logits))
+        """Support score for a feature array (..., 4): logistic in cosine and overlap, times agreement."""
+        logits = self.weights[0] + features[..., :2] @ self.weights[1:3]
+        agreement = (1.0 - features[..., 2]) * (1.0 - NAME_PENALTY * features[..., 3])
+        return agreement / (1.0 + np.exp(-logits))
 
     def check(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None) -> list[Verdict]:
         """The best-supporting source of each claim and whether it passes the threshold."""

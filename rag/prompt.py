@@ -15,10 +15,9 @@ from rag.llm.base import Message
 from rag.tokens import count_tokens
 from rag.types import Hit
 
-SYSTEM = (
-    "You answer questions about news articles. Use only the facts in the passages. "
-    "Answer in one or two short sentences. If the passages do not contain the answer, reply: I don't know."
-)
+# Kept short and plain: the bundled 135M model follows a one-line instruction far better than a list
+# of rules (it rambles or recites titles otherwise). Citations are not requested: the system decides them.
+SYSTEM = "Answer the question using only the context. Reply with one complete sentence."
 MESSAGE_OVERHEAD = 8  # role markers and separators a chat template adds per message
 
 
@@ -48,8 +47,8 @@ class PromptBuilder:
 
     def run(self, question: str, hits: list[Hit]) -> Prompt:
         """Messages with as many passages as fit, best first."""
-        head = "Passages:\n"
-        tail = f"\nQuestion: {question}\nAnswer:"
+        head = "Context:\n"
+        tail = f"\nQuestion: {question}"
         used = count_tokens(SYSTEM) + count_tokens(head) + count_tokens(tail) + 2 * MESSAGE_OVERHEAD
         if used > self.budget:
             raise PromptTooLongError(

@@ -34,18 +34,17 @@ class OpenAILLM:
         self._errors = (openai.APIError, openai.APIConnectionError, openai.APITimeoutError)
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
-        """Yield content pieces as the server streams them."""
+        """Yield content pieces as the server streams them (or the whole reply at once)."""
+        request = dict(model=self.model, messages=messages, max_tokens=max_tokens,
+                       temperature=self.settings.temperature, top_p=self.settings.top_p, seed=self.settings.seed)
         try:
-            response = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                max_tokens=max_tokens,
-                temperature=self.settings.temperature,
-                top_p=self.settings.top_p,
-                seed=self.settings.seed,
-                stream=True,
-            )
-            for chunk in response:
+            if not self.settings.openai_stream:
+                response = self.client.chat.completions.create(**request)
+                content = response.choices[0].message.content if response.choices else ""
+                if content:
+                    yield content
+                return
+            for chunk in self.client.chat.completions.create(**request, stream=True):
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
         except self._errors as exc:

@@ -1,0 +1,251 @@
+"""The answer path: prompt budget, generators, verification, citations, refusal, follow-ups, backends."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, SEEDS, run_cli
+from rag.answer import REFUSAL, Answerer, rewrite_follow_up
+from rag.config import LLMSettings
+from rag.generate import ChatGenerator, ExtractiveGenerator, load_generator
+from rag.grounding import GroundingChecker
+from rag.llm.base import LLMError
+from rag.prompt import PromptBuilder, PromptTooLongError
+from rag.tokens import count_tokens
+from rag.types import Hit
+
+SPUTNIK = "How many doses of Sputnik V were delivered?"
+TRADE = "By how much did the trade turnover grow compared to 2020?"
+OFF_TOPIC = "Who won the football World Cup final and what was the score?"
+
+
+def hit(n, text, title="Title", date="2022-01-01"):
+    return Hit(n, f"d{n}#0", f"d{n}", title, date, "Wire", "", text, 0, len(text), 1.0 / n)
+
+
+class ScriptedLLM:
+    """A stand-in chat model for prompt-assembly tests: records the prompt, replies with fixed text."""
+
+    backend, model, context_tokens = "scripted", "scripted", 2048
+
+    def __init__(self, reply):
+        self.reply, self.messages = reply, None
+
+    def stream(self, messages, max_tokens):
+        self.messages = messages
+        for word in self.reply.split(" "):
+            yield word + " "
+
+
+@pytest.fixture
+def seeded(ingest, open_index, settings):
+    ingest(SEEDS)
+    return open_index(writable=False)
+
+
+def check_citations(answer, index):
+    for citation in answer.citations:
+        document = index.metadata.get_document(citation.doc_id)
+        assert document["text"][citation.start:citation.end] == citation.quote
+
+
+# -- prompt ---------------------------------------------------------------------------------------
+def test_prompt_numbers_passages_with_title_and_date_in_rank_order():
+    prompt = PromptBuilder(LLMSettings()).run("What happened?", [hit(1, "First fact."), hit(2, "Second fact.", "Other")])
+    user = prompt.messages[-1]["content"]
+    assert "[1] Title (2022-01-01, Wire)\nFirst fact." in user and "[2] Other (2022-01-01, Wire)\nSecond fact." in user
+    assert user.index("[1]") < user.index("[2]") and user.endswith("\nQuestion: What happened?")
+    assert "only" in prompt.messages[0]["content"].lower() and prompt.passages == 2
+
+
+def test_token_budget_is_never_exceeded_with_long_passages_and_a_tiny_context():
+    settings = LLMSettings(context_tokens=300, max_answer_tokens=40)
+    long_text = " ".join(f"Sentence {i} reports that the council approved spending of {i} million dollars." for i in range(80))
+    builder = PromptBuilder(settings)
+    prompt = builder.run("How much was approved?", [hit(i, long_text) for i in range(1, 6)])
+    assert prompt.passages == 1  # the first passage, cut at a sentence boundary
+    assert sum(count_tokens(m["content"]) for m in prompt.messages) <= builder.budget
+    assert prompt.messages[-1]["content"].count("Sentence") >= 1
+    with pytest.raises(PromptTooLongError, match="prompt budget"):
+        builder.run("why " * 400, [hit(1, "x")])
+
+
+def test_token_budget_holds_in_the_bundled_models_own_tokens():
+    from rag.llm.llamacpp import LlamaCppLLM
+
+    settings = LLMSettings(context_tokens=512, max_answer_tokens=64, threads=1)
+    llm = LlamaCppLLM(settings)
+    text = " ".join(f"Officials in Baku said on day {i} that exports rose 3.{i}% to $1,{i}00 million." for i in range(60))
+    prompt = PromptBuilder(settings).run("What did officials say about exports?", [hit(i, text) for i in range(1, 4)])
+    rendered = sum(llm.count_tokens(m["content"]) + 8 for m in prompt.messages)
+    assert rendered + settings.max_answer_tokens <= settings.context_tokens
+    reply = "".join(llm.stream(prompt.messages, settings.max_answer_tokens))  # llama.cpp accepts it
+    assert isinstance(reply, str)
+
+
+# -- follow-ups -----------------------------------------------------------------------------------
+def test_follow_up_questions_are_made_standalone():
+    history = [{"role": "user", "content": "What did Mishustin say about trade turnover?"},
+               {"role": "assistant", "content": "It grew by 16 percent [1]."}]
+    assert rewrite_follow_up("By how much did it grow?", history) == \
+        "By how much did it grow? (What did Mishustin say about trade turnover?)"
+    assert rewrite_follow_up("and in 2021?", history).endswith("(What did Mishustin say about trade turnover?)")
+    assert rewrite_follow_up("Who signed the Declaration on Allied Interaction?", history) == \
+        "Who signed the Declaration on Allied Interaction?"
+    assert rewrite_follow_up("And what about vaccines?", []) == "And what about vaccines?"
+
+
+def test_two_turn_conversation_retrieves_for_the_follow_up(seeded, settings):
+    answerer = Answerer(seeded, settings, generator=ExtractiveGenerator(2))
+    first = answerer.run("What did Mishustin say about trade turnover?")
+    history = [{"role": "user", "content": "What did Mishustin say about trade turnover?"},
+               {"role": "assistant", "content": first.answer}]
+    follow = answerer.run("By how much did it grow?", history=history)
+    assert "trade turnover" in follow.standalone_question
+    assert not follow.refused and "16 percent" in follow.answer
+
+
+# -- verification ---------------------------------------------------------------------------------
+def test_unsupported_sentences_are_removed_or_flagged(seeded, settings):
+    reply = "About 220,000 doses of Sputnik V were delivered. The vaccine was invented in Brazil in 1850."
+    answer = Answerer(seeded, settings, generator=ChatGenerator(ScriptedLLM(reply), PromptBuilder(settings.llm), 64)).run(SPUTNIK)
+    assert not answer.refused
+    assert [s.supported for s in answer.sentences] == [True, False]
+    assert "Brazil" not in answer.answer and answer.answer.endswith("[1]")
+    assert "220,000" in answer.citations[0].quote
+    check_citations(answer, seeded)
+    settings.answer.unsupported = "flag"
+    flagged = Answerer(seeded, settings, generator=ChatGenerator(ScriptedLLM(reply), PromptBuilder(settings.llm), 64)).run(SPUTNIK)
+    assert "Brazil in 1850. [unsupported]" in flagged.answer
+
+
+def test_an_answer_with_no_supported_sentence_is_a_refusal(seeded, settings):
+    reply = "The vaccine was invented in Brazil in 1850 by Pedro Alvares."
+    answer = Answerer(seeded, settings, generator=ChatGenerator(ScriptedLLM(reply), PromptBuilder(settings.llm), 64)).run(SPUTNIK)
+    assert answer.refused and answer.answer == REFUSAL and answer.retrieved and not answer.citations
+
+
+def test_grounding_checker_prefers_the_sentence_with_matching_numbers(embedder):
+    checker = GroundingChecker(embedder)
+    sources = checker.source_sentences([hit(1, "The plant employs 1,200 workers. It opened in 2019 in Ohio.")])
+    right, wrong = checker.check(["The plant has 1,200 workers.", "The plant has 5,000 workers."], sources)
+    assert right.score > wrong.score and "1,200" in right.source.text
+    assert right.features["numbers_missing"] == 0.0 and wrong.features["numbers_missing"] == 1.0
+
+
+# -- extractive backend ---------------------------------------------------------------------------
+@pytest.mark.parametrize("question, fact", [(SPUTNIK, "220,000"), (TRADE, "16 percent")])
+def test_extractive_answers_seed_questions_with_quoted_facts(seeded, settings, question, fact):
+    answer = Answerer(seeded, settings, generator=load_generator(settings, "extractive")).run(question)
+    assert not answer.refused
+    supported = [s for s in answer.sentences if s.supported]
+    assert any(fact in answer.citations[s.citations[0] - 1].quote for s in supported)
+    check_citations(answer, seeded)
+
+
+def test_extractive_refuses_out_of_corpus_questions(seeded, settings):
+    answer = Answerer(seeded, settings, generator=load_generator(settings, "extractive")).run(OFF_TOPIC)
+    assert answer.refused and answer.answer == REFUSAL
+    assert answer.retrieved  # the closest passages are still shown
+
+
+# -- llamacpp backend (the bundled GGUF) ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundled_generator():
+    from rag.config import Settings
+
+    settings = Settings.load(env={})
+    settings.llm.threads = 1
+    return load_generator(settings, "llamacpp")
+
+
+@pytest.mark.parametrize("question, fact", [(SPUTNIK, "220,000"), (TRADE, "16 percent")])
+def test_llamacpp_answers_seed_questions_with_a_supported_quoted_sentence(seeded, settings, bundled_generator, question, fact):
+    answer = Answerer(seeded, settings, generator=bundled_generator).run(question)
+    assert answer.llm == {"backend": "llamacpp", "model": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    assert not answer.refused, answer.draft
+    assert any(fact in c.quote for c in answer.citations), (answer.draft, answer.citations)
+    check_citations(answer, seeded)
+    assert answer.timings["first_token_ms"] is not None
+
+
+def test_llamacpp_refuses_out_of_corpus_questions(seeded, settings, bundled_generator):
+    answer = Answerer(seeded, settings, generator=bundled_generator).run(OFF_TOPIC)
+    assert answer.refused and answer.answer == REFUSAL
+
+
+def test_cli_ask_json_contract(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
+    result = run_cli("ask", SPUTNIK, "--index", str(index_dir), "--json", env={"RAG_LLM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert list(payload) == ["question", "answer", "refused", "sentences", "citations", "retrieved", "llm", "timings"]
+    assert set(payload["timings"]) == {"retrieve_ms", "generate_ms", "verify_ms", "total_ms", "first_token_ms"}
+    assert all(set(s) == {"text", "citations", "supported", "score"} for s in payload["sentences"])
+    assert all(list(c) == ["n", "doc_id", "chunk_id", "title", "date", "source", "url", "quote", "start", "end", "score"]
+               for c in payload["citations"])
+    assert payload["llm"]["backend"] == "llamacpp" and not payload["refused"]
+    text = run_cli("ask", SPUTNIK, "--index", str(index_dir), "--llm", "extractive")
+    assert text.returncode == 0 and "[1]" in text.stdout and "\n[1] " in text.stdout
+
+
+# -- openai backend against a real llama.cpp server -------------------------------------------------
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    from rag.llm.llamacpp import bundled_model_path
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("llama_cpp.server did not start within 60 s")
+    yield f"http://127.0.0.1:{port}/v1"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_openai_backend_against_a_real_local_server(seeded, settings, llama_server, stream):
+    settings.llm.openai_base_url, settings.llm.openai_model = llama_server, "smollm2"
+    settings.llm.openai_stream = stream
+    answer = Answerer(seeded, settings, generator=load_generator(settings, "openai")).run(SPUTNIK)
+    assert answer.llm == {"backend": "openai", "model": "smollm2"}
+    assert not answer.refused, answer.draft
+    assert any("220,000" in c.quote for c in answer.citations)
+    check_citations(answer, seeded)
+
+
+def test_unreachable_openai_endpoint_is_a_clear_error(seeded, settings):
+    settings.llm.openai_base_url = f"http://127.0.0.1:{free_port()}/v1"
+    settings.llm.openai_max_retries, settings.llm.openai_timeout = 0, 5
+    with pytest.raises(LLMError, match="OpenAI-compatible endpoint http://127.0.0.1:.* failed"):
+        Answerer(seeded, settings, generator=load_generator(settings, "openai")).run(SPUTNIK)
+    result = run_cli("ask", SPUTNIK, "--index", str(seeded.directory), "--llm", "openai",
+                     env={"RAG_LLM_OPENAI_BASE_URL": settings.llm.openai_base_url, "RAG_LLM_OPENAI_MAX_RETRIES": "0"})
+    assert result.returncode == 2 and "error: OpenAI-compatible endpoint" in result.stderr
+    assert "Traceback" not in result.stderr
