@@ -9,6 +9,7 @@ is also `RAG_INDEX`. A bad value is an error that names the field and where it c
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -92,6 +93,9 @@ class LLMSettings:
     openai_timeout: float = 60.0
     openai_max_retries: int = 2
     openai_stream: bool = True  # stream tokens; false = one request for the whole reply
+    # Server-specific request fields as a JSON object, e.g. '{"repeat_penalty": 1.0}' for llama.cpp's
+    # server (whose default penalty of 1.1 makes its greedy output differ from in-process llama.cpp).
+    openai_extra_body: str = ""
     transformers_model: str = ""  # a model folder (or .gguf file) for the transformers backend
     device: str = "cpu"
 
@@ -103,7 +107,7 @@ class AnswerSettings:
     k: int = 3  # passages in the prompt: the bundled 135M model loses the thread with more
     # A sentence is supported when its best support score reaches this; calibrated on QAGS and
     # ClapNQ by bench/calibrate_grounding.py (figures in eval/calibration.json).
-    support_threshold: float = 0.578
+    support_threshold: float = 0.361
     # Refuse without generating when no passage sentence comes this close (cosine) to the question;
     # calibrated on ClapNQ answerable vs unanswerable, allowing at most 10% false refusals.
     min_relevance: float = 0.548
@@ -175,11 +179,22 @@ class Settings:
             (0 < self.llm.max_answer_tokens < self.llm.context_tokens, "llm.max_answer_tokens must be in (0, context_tokens)"),
             (self.llm.tokenizer_ratio >= 1.0, "llm.tokenizer_ratio must be >= 1"),
             (self.answer.unsupported in ("remove", "flag"), "answer.unsupported must be remove or flag"),
+            (_is_json_object(self.llm.openai_extra_body), "llm.openai_extra_body must be a JSON object"),
             (self.answer.k > 0, "answer.k must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+def _is_json_object(text: str) -> bool:
+    """Empty, or a JSON object."""
+    if not text.strip():
+        return True
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

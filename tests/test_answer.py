@@ -233,6 +233,7 @@ def llama_server():
 def test_openai_backend_against_a_real_local_server(seeded, settings, llama_server, stream):
     settings.llm.openai_base_url, settings.llm.openai_model = llama_server, "smollm2"
     settings.llm.openai_stream = stream
+    settings.llm.openai_extra_body = '{"repeat_penalty": 1.0}'  # decode exactly like in-process llama.cpp
     answer = Answerer(seeded, settings, generator=load_generator(settings, "openai")).run(SPUTNIK)
     assert answer.llm == {"backend": "openai", "model": "smollm2"}
     assert not answer.refused, answer.draft

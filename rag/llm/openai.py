@@ -3,6 +3,7 @@ through the official `openai` client, with timeouts, retries with backoff, and s
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Iterator
 
@@ -37,6 +38,8 @@ class OpenAILLM:
         """Yield content pieces as the server streams them (or the whole reply at once)."""
         request = dict(model=self.model, messages=messages, max_tokens=max_tokens,
                        temperature=self.settings.temperature, top_p=self.settings.top_p, seed=self.settings.seed)
+        if self.settings.openai_extra_body.strip():
+            request["extra_body"] = json.loads(self.settings.openai_extra_body)
         try:
             if not self.settings.openai_stream:
                 response = self.client.chat.completions.create(**request)
