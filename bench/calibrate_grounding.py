@@ -25,7 +25,7 @@ from rag.embedding import Embedder
 from rag.grounding import DEFAULT_WEIGHTS, FEATURES, GroundingChecker, split_sentences
 
 OUT = ROOT / "eval" / "calibration.json"
-MAX_FALSE_REFUSALS = 0.10
+MAX_FALSE_REFUSALS = 0.05
 
 
 def roc_auc(scores, labels) -> float:

@@ -81,6 +81,7 @@ class Answerer:
         claims = [c for c in claims if not NO_ANSWER.match(c) and tokenize([c])[0]]
         # A terse reply ("The answer is: 220,000.") only means something with its question: check the two together.
         checked = [c if len(tokenize([c])[0]) >= 4 else f"{standalone} {c}" for c in claims]
+        evidence = self.checker.add_pairs(evidence, hits)
         verdicts = self.checker.check(checked, evidence.sources, evidence.vectors)
         for verdict, claim in zip(verdicts, claims):
             verdict.claim = claim

@@ -134,20 +134,26 @@ def _search_prompt(retriever: Retriever, args, filters: SearchFilters) -> int:
     print(f"Searching {counts['documents']} documents ({counts['chunks']} passages) in {retriever.index.directory}/."
           " Type a question, or 'quit'.")
     retriever.index.embedder.model  # load before the first question, not during it
-    while True:
-        try:
-            query = input("search> ").strip()
-        except EOFError:
-            print()
-            return 0
-        if query.lower() in ("quit", "exit", ":q"):
-            return 0
-        if not query:
-            continue
+    for query in prompt_lines("search> "):
         try:
             print(format_hits(retriever.run(query, k=args.k, filters=filters, favour_recent=args.recent)))
         except QueryError as exc:
             print(f"error: {exc}")
+    return 0
+
+
+def prompt_lines(prompt: str):
+    """Non-empty lines typed at `prompt`, until end of input or quit/exit."""
+    while True:
+        try:
+            line = input(prompt).strip()
+        except EOFError:
+            print()
+            return
+        if line.lower() in ("quit", "exit", ":q"):
+            return
+        if line:
+            yield line
 
 
 def format_hits(hits: list[Hit]) -> str:
@@ -198,16 +204,7 @@ def _chat(answerer, args, filters: SearchFilters) -> int:
     print(f"Ask about {counts['documents']} documents in {answerer.index.directory}/ "
           f"({answerer.generator.backend}: {answerer.generator.model}). Type 'quit' to leave.")
     history: list[dict] = []
-    while True:
-        try:
-            question = input("ask> ").strip()
-        except EOFError:
-            print()
-            return 0
-        if question.lower() in ("quit", "exit", ":q"):
-            return 0
-        if not question:
-            continue
+    for question in prompt_lines("ask> "):
         try:
             answer = _answer(answerer, question, history, args, filters, stream=True)
         except USER_ERRORS as exc:
@@ -215,6 +212,7 @@ def _chat(answerer, args, filters: SearchFilters) -> int:
             continue
         print(format_answer(answer) + "\n")
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+    return 0
 
 
 def format_answer(answer: Answer) -> str:

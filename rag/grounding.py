@@ -64,7 +64,7 @@ class Evidence:
     @property
     def best_relevance(self) -> float:
         """How close the closest single sentence comes to the question (0 when there is none)."""
-        singles = [r for r, s in zip(self.relevance, self.sources) if not s.pair]
+        singles = [r for r, s in zip(self.relevance, self.sources) if not s.pair]  # pairs carry NaN
         return float(max(singles)) if singles else 0.0
 
 
@@ -128,10 +128,23 @@ class GroundingChecker:
 
     # -- scoring ------------------------------------------------------------------------------
     def evidence(self, question: str, hits: list[Hit]) -> "Evidence":
-        """The hits' sentences (and adjacent pairs), embedded once, with each one's similarity to the question."""
-        sources = self.source_sentences(hits)
+        """The hits' single sentences, embedded once, with each one's similarity to the question.
+
+        Adjacent pairs are left for `add_pairs`, after generation: the relevance gate needs only
+        single sentences, and encoding fewer texts first shortens the time to the first token.
+        """
+        sources = self.source_sentences(hits, pairs=False)
         vectors = self.embedder.encode([question] + [s.text for s in sources])
         return Evidence(sources, vectors[1:], vectors[1:] @ vectors[0] if sources else np.zeros(0))
+
+    def add_pairs(self, evidence: "Evidence", hits: list[Hit]) -> "Evidence":
+        """The same evidence with adjacent sentence pairs added (for claims that join two facts)."""
+        pairs = [s for s in self.source_sentences(hits, pairs=True) if s.pair]
+        if not pairs:
+            return evidence
+        vectors = self.embedder.encode([s.text for s in pairs])
+        return Evidence(evidence.sources + pairs, np.vstack([evidence.vectors, vectors]),
+                        np.concatenate([evidence.relevance, np.full(len(pairs), np.nan)]))
 
     def features(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None) -> np.ndarray:
         """Feature tensor of shape (claims, sources, 4)."""

@@ -250,3 +250,30 @@ def test_unreachable_openai_endpoint_is_a_clear_error(seeded, settings):
                      env={"RAG_LLM_OPENAI_BASE_URL": settings.llm.openai_base_url, "RAG_LLM_OPENAI_MAX_RETRIES": "0"})
     assert result.returncode == 2 and "error: OpenAI-compatible endpoint" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_interactive_chat_answers_and_follows_up(tmp_path):
+    index_dir = tmp_path / "index"
+    assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
+    session = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ask", "--index", str(index_dir), "--llm", "extractive"],
+        input="What did Mishustin say about trade turnover?\nBy how much did it grow?\nquit\n",
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "RAG_LLM_THREADS": "1"})
+    assert session.returncode == 0, session.stderr
+    turns = session.stdout.split("ask> ")
+    assert len(turns) == 4 and "extractive" in turns[0]
+    assert "[1]" in turns[1] and "16 percent" in turns[2]
+
+
+def test_transformers_backend_loads_the_bundled_gguf_and_answers(seeded, settings):
+    from rag.llm.llamacpp import bundled_model_path
+
+    settings.llm.transformers_model = bundled_model_path()  # transformers dequantises the GGUF
+    generator = load_generator(settings, "transformers")
+    answer = Answerer(seeded, settings, generator=generator).run(SPUTNIK)
+    assert answer.llm == {"backend": "transformers", "model": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    assert answer.draft.strip() and answer.timings["first_token_ms"] is not None
+    check_citations(answer, seeded)
+    settings.llm.transformers_model = "/nonexistent/model"
+    with pytest.raises(LLMError, match="cannot load transformers model /nonexistent/model"):
+        load_generator(settings, "transformers")
