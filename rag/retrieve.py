@@ -85,7 +85,7 @@ class Retriever:
         ranked = sorted(fused.items(), key=lambda item: -item[1])[:k]
         dense_scores, bm25_scores = dict(dense), dict(lexical)
         hits = []
-        for rank, (chunk_id, score) in enumerate(ranked, start=1):
+        for chunk_id, score in ranked:
             row = rows.get(chunk_id)
             if row is None:  # deleted between the two reads
                 continue
