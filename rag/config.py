@@ -107,7 +107,7 @@ class AnswerSettings:
     k: int = 3  # passages in the prompt: the bundled 135M model loses the thread with more
     # A sentence is supported when its best support score reaches this; calibrated on QAGS and
     # ClapNQ by bench/calibrate_grounding.py (figures in eval/calibration.json).
-    support_threshold: float = 0.361
+    support_threshold: float = 0.355
     # Refuse without generating when no passage sentence comes this close (cosine) to the question;
     # calibrated on ClapNQ answerable vs unanswerable, allowing at most 5% false refusals.
     min_relevance: float = 0.41

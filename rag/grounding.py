@@ -27,7 +27,7 @@ from rag.types import Hit
 
 # Logistic weights (intercept, cosine, overlap), fitted on QAGS CNN/DM (see eval/calibration.json);
 # refit with bench/calibrate_grounding.py.
-DEFAULT_WEIGHTS = (-7.1271, 3.9035, 4.5639)
+DEFAULT_WEIGHTS = (-7.1229, 3.9047, 4.5599)
 NAME_PENALTY = 0.5  # share of the score a wholly missing set of names removes
 
 FEATURES = ("cosine", "overlap", "numbers_missing", "names_missing")
@@ -103,7 +103,7 @@ def names_in(text: str) -> set[str]:
 class GroundingChecker:
     """Scores claims against source sentences; see the module docstring."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.361, weights: tuple[float, ...] = DEFAULT_WEIGHTS):
+    def __init__(self, embedder: Embedder, threshold: float = 0.355, weights: tuple[float, ...] = DEFAULT_WEIGHTS):
         self.embedder = embedder
         self.threshold = threshold
         self.weights = np.asarray(weights, dtype=np.float64)
