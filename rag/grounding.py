@@ -100,6 +100,17 @@ def names_in(text: str) -> set[str]:
     return {w.lower() for w in words[1:] if w[0].isupper() and w.lower() not in NOT_NAMES}
 
 
+def adjacent_pairs(singles: list[SourceSentence], hits: list[Hit]) -> list[SourceSentence]:
+    """Each two consecutive sentences of the same passage, joined as they stand in the text."""
+    pairs = []
+    for first, second in zip(singles, singles[1:]):
+        if first.passage == second.passage:
+            hit = hits[first.passage]
+            text = hit.text[first.start - hit.start:second.end - hit.start]
+            pairs.append(SourceSentence(first.passage, first.start, second.end, text, pair=True))
+    return pairs
+
+
 class GroundingChecker:
     """Scores claims against source sentences; see the module docstring."""
 
@@ -111,15 +122,11 @@ class GroundingChecker:
     # -- sources ------------------------------------------------------------------------------
     def source_sentences(self, hits: list[Hit], pairs: bool = True) -> list[SourceSentence]:
         """Sentences of each hit with document offsets, plus adjacent pairs when `pairs`."""
-        sources = []
+        singles = []
         for number, hit in enumerate(hits):
-            spans = split_sentences(hit.text)
-            for s, e in spans:
-                sources.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e]))
-            if pairs:
-                for (s, _), (_, e) in zip(spans, spans[1:]):
-                    sources.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e], pair=True))
-        return sources
+            for s, e in split_sentences(hit.text):
+                singles.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e]))
+        return singles + adjacent_pairs(singles, hits) if pairs else singles
 
     def document_sentences(self, text: str, pairs: bool = True) -> list[SourceSentence]:
         """Sentences of a whole document (for checking a summary against its article)."""
@@ -139,7 +146,7 @@ class GroundingChecker:
 
     def add_pairs(self, evidence: "Evidence", hits: list[Hit]) -> "Evidence":
         """The same evidence with adjacent sentence pairs added (for claims that join two facts)."""
-        pairs = [s for s in self.source_sentences(hits, pairs=True) if s.pair]
+        pairs = adjacent_pairs([s for s in evidence.sources if not s.pair], hits)
         if not pairs:
             return evidence
         vectors = self.embedder.encode([s.text for s in pairs])
