@@ -77,10 +77,14 @@ class Answerer:
         timings["generate_ms"] = _ms(generating)
 
         verifying = time.perf_counter()
-        claims = [draft[s:e] for s, e in split_sentences(draft)]
-        claims = [c for c in claims if not NO_ANSWER.match(c) and tokenize([c])[0]]
-        # A terse reply ("The answer is: 220,000.") only means something with its question: check the two together.
-        checked = [c if len(tokenize([c])[0]) >= 4 else f"{standalone} {c}" for c in claims]
+        sentences = [draft[s:e] for s, e in split_sentences(draft)]
+        claims, checked = [], []
+        for sentence, words in zip(sentences, tokenize(sentences) if sentences else []):
+            if NO_ANSWER.match(sentence) or not words:
+                continue
+            claims.append(sentence)
+            # A terse reply ("The answer is: 220,000.") only means something with its question: check the two together.
+            checked.append(sentence if len(words) >= 4 else f"{standalone} {sentence}")
         evidence = self.checker.add_pairs(evidence, hits)
         verdicts = self.checker.check(checked, evidence.sources, evidence.vectors)
         for verdict, claim in zip(verdicts, claims):
