@@ -181,20 +181,21 @@ class NewsIndex:
         latest: dict[str, Document] = {}
         for document in documents:  # within a batch, a later record with the same id wins
             latest[document.doc_id] = document
+        digests = {doc_id: document.content_hash for doc_id, document in latest.items()}
         stored = self.metadata.content_hashes(latest)
-        same_text = self.metadata.docs_with_hashes(d.content_hash for d in latest.values())
+        # content hash -> the document that holds that content: stored ones, then this batch's.
+        holder = self.metadata.docs_with_hashes(digests.values())
         to_write: list[tuple[Document, list[Chunk]]] = []
-        seen_hashes: set[str] = set()
         for doc_id, document in latest.items():
-            digest = document.content_hash
+            digest = digests[doc_id]
             if stored.get(doc_id) == digest:
                 result.unchanged.append(doc_id)
-            elif same_text.get(digest, doc_id) != doc_id or digest in seen_hashes:
-                result.duplicates.append(same_text.get(digest, doc_id))
+            elif holder.get(digest, doc_id) != doc_id:
+                result.duplicates.append(holder[digest])
             else:
                 (result.replaced if doc_id in stored else result.added).append(doc_id)
                 to_write.append((document, self.chunker.run(document)))
-                seen_hashes.add(digest)
+                holder[digest] = doc_id
         if not to_write:
             return result
         texts = [self.chunker.embedding_text(c.title, c.text) for _, chunks in to_write for c in chunks]
