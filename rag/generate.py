@@ -58,10 +58,9 @@ class ExtractiveGenerator:
         singles = [i for i, s in enumerate(evidence.sources) if not s.pair and " " in s.text]
         if not singles:
             return
-        question_words = set(tokenize([question])[0])
+        question_words, *sentence_words = map(set, tokenize([question] + [evidence.sources[i].text for i in singles]))
         scores = []
-        for i in singles:
-            words = set(tokenize([evidence.sources[i].text])[0])
+        for i, words in zip(singles, sentence_words):
             overlap = len(question_words & words) / len(question_words) if question_words else 0.0
             scores.append(float(evidence.relevance[i]) + 0.5 * overlap)
         chosen = [singles[i] for i in np.argsort(scores)[::-1][: self.sentences]

@@ -274,3 +274,16 @@ def test_interactive_search_prompt_answers_until_quit(tmp_path):
     assert "Searching 1 documents" in session.stdout
     answer = session.stdout.split("search> ")[1]
     assert answer.startswith("1. [") and "220,000" in answer.split("\n2. ")[0]
+
+
+def test_a_single_large_file_is_checkpointed_between_batches(tmp_path, settings, open_index):
+    corpus = synthetic_corpus(tmp_path / "one-file.jsonl", 30)
+    settings.store.commit_every_docs, settings.store.checkpoint_seconds = 10, 0.0
+    index = open_index()
+    calls = []
+    original = index.checkpoint
+    index.checkpoint = lambda lexical=True: (calls.append(lexical), original(lexical))
+    from rag.ingest.pipeline import IngestPipeline
+
+    IngestPipeline(index, progress=False).run([corpus])
+    assert calls.count(False) == 3 and calls[-1] is True  # after each batch of the one file, then the final one

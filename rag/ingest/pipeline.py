@@ -84,21 +84,19 @@ class IngestPipeline:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.batch_size = index.settings.store.commit_every_docs
         self.checkpoint_seconds = index.settings.store.checkpoint_seconds
+        self._last_checkpoint = 0.0
 
     def run(self, paths: Iterable[str | Path]) -> IngestReport:
         """Ingest every file under `paths`; the index is checkpointed at the end."""
         from tqdm import tqdm
 
         report = IngestReport()
-        started = last_checkpoint = time.perf_counter()
+        started = self._last_checkpoint = time.perf_counter()
         bar = tqdm(unit="doc", desc="ingest", disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         try:
             for path in iter_files(paths):
                 report.files += 1
                 self._ingest_file(path, report, bar, started)
-                if time.perf_counter() - last_checkpoint > self.checkpoint_seconds:
-                    self.index.checkpoint(lexical=False)
-                    last_checkpoint = time.perf_counter()
         finally:
             bar.close()
             self.index.checkpoint()
@@ -147,6 +145,10 @@ class IngestPipeline:
             return []
         result = self.index.add_documents(batch)
         report.add(result)
+        # Checked per batch, not per file: one large file (a 19k-article .jsonl.gz) is a long ingest too.
+        if time.perf_counter() - self._last_checkpoint > self.checkpoint_seconds:
+            self.index.checkpoint(lexical=False)
+            self._last_checkpoint = time.perf_counter()
         bar.update(len(batch))
         elapsed = max(time.perf_counter() - started, 1e-9)
         bar.set_postfix_str(f"{report.chunks / elapsed:.1f} chunks/s", refresh=False)
