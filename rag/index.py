@@ -215,6 +215,11 @@ class NewsIndex:
         result.tokens = sum(c.n_tokens for _, chunks in to_write for c in chunks)
         return result
 
+    def create_empty(self) -> None:
+        """Write a new index's manifest before any document, so it can be opened read-only."""
+        self._require_writable()
+        self._ensure_manifest()
+
     def delete_documents(self, doc_ids: list[str]) -> list[str]:
         """Remove documents from every structure; returns the ids that existed."""
         self._require_writable()

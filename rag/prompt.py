@@ -2,7 +2,7 @@
 
 Token counts use tiktoken (cl100k, offline). A model's own tokenizer usually splits text into more
 pieces, so the budget is `context_tokens / tokenizer_ratio`, minus the room kept for the answer.
-Passages go in by rank; the last one that does not fit whole is cut at a sentence boundary.
+Passages go in by rank, at most `llm.prompt_passages` of them; the last one that does not fit whole is cut at a sentence boundary.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class PromptBuilder:
                 f"(llm.context_tokens={self.settings.context_tokens})"
             )
         blocks: list[str] = []
+        if self.settings.prompt_passages:
+            hits = hits[: self.settings.prompt_passages]
         for number, hit in enumerate(hits, start=1):
             block = self.passage(number, hit, hit.text)
             cost = count_tokens(block) + 1

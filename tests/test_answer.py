@@ -63,6 +63,13 @@ def test_prompt_numbers_passages_with_title_and_date_in_rank_order():
     assert "only" in prompt.messages[0]["content"].lower() and prompt.passages == 2
 
 
+def test_prompt_holds_at_most_prompt_passages_unless_zero():
+    hits = [hit(i, f"Fact number {i}.") for i in range(1, 5)]
+    assert PromptBuilder(LLMSettings(prompt_passages=2)).run("Which facts?", hits).passages == 2
+    user = PromptBuilder(LLMSettings(prompt_passages=0)).run("Which facts?", hits).messages[-1]["content"]
+    assert "Fact number 4." in user and "[4]" in user
+
+
 def test_token_budget_is_never_exceeded_with_long_passages_and_a_tiny_context():
     settings = LLMSettings(context_tokens=300, max_answer_tokens=40)
     long_text = " ".join(f"Sentence {i} reports that the council approved spending of {i} million dollars." for i in range(80))
@@ -167,7 +174,7 @@ def bundled_generator():
 @pytest.mark.parametrize("question, fact", [(SPUTNIK, "220,000"), (TRADE, "16 percent")])
 def test_llamacpp_answers_seed_questions_with_a_supported_quoted_sentence(seeded, settings, bundled_generator, question, fact):
     answer = Answerer(seeded, settings, generator=bundled_generator).run(question)
-    assert answer.llm == {"backend": "llamacpp", "model": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+    assert answer.llm == {"backend": "llamacpp", "model": "SmolLM2-135M-Instruct.F16.gguf"}
     assert not answer.refused, answer.draft
     assert any(fact in c.quote for c in answer.citations), (answer.draft, answer.citations)
     check_citations(answer, seeded)

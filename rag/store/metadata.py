@@ -154,6 +154,32 @@ class MetadataStore:
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
 
+    def list_documents(self, offset: int = 0, limit: int = 50, query: str = "", source: str = "",
+                       since: str = "", until: str = "") -> tuple[list[dict], int]:
+        """One page of documents (newest first) matching a title/id substring, source and date range; and the total."""
+        clauses, params = [], []
+        if query:
+            clauses.append("(title LIKE ? ESCAPE '\\' OR doc_id = ?)")
+            params += ["%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", query]
+        if source:
+            clauses.append("source = ? COLLATE NOCASE")
+            params.append(source)
+        if since:
+            clauses.append("date >= ?")
+            params.append(since)
+        if until:
+            clauses.append("date <= ?")
+            params.append(until)
+        where = " AND ".join(clauses) or "1"
+        total = self.db.execute(f"SELECT count(*) FROM documents WHERE {where}", params).fetchone()[0]
+        cursor = self.db.execute(
+            f"SELECT doc_id, title, date, source, url, n_chunks, origin FROM documents WHERE {where} "
+            "ORDER BY date DESC, added_at DESC, doc_id LIMIT ? OFFSET ?",
+            params + [limit, offset],
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()], total
+
     # -- chunks -----------------------------------------------------------------------------
     def chunk_ids(self) -> np.ndarray:
         """Ids of all stored chunks, ascending."""

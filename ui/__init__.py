@@ -1,0 +1,1 @@
+"""The Gradio chat front end: `build_app(service)` and `serve(settings, host, port)` in ui.app."""

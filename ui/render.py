@@ -1,0 +1,111 @@
+"""Turning answers and documents into what the browser shows, as escaped text only.
+
+Corpus text and model output are untrusted: an article may contain `<script>`, `onerror=` attributes
+or `javascript:` links. Everything here is HTML-escaped (and, for the chat bubbles, Markdown-escaped),
+and links are emitted only for http(s) URLs, so nothing from the corpus can become markup or code.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlparse
+
+from rag.types import Answer, Citation, Hit
+
+# Markdown punctuation that could start emphasis, links, images, code, headings or tables.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+CONTEXT_CHARS = 600  # at most this much text shown around a quote
+
+
+def markdown_text(text: str) -> str:
+    """`text` so that Markdown renders it literally, with no HTML."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def safe_url(url: str) -> str | None:
+    """The URL if it is a plain web link, else None (javascript:, data:, relative paths...)."""
+    parsed = urlparse((url or "").strip())
+    return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The chat bubble for a finished answer: sentences with [n] markers, flags, or the refusal."""
+    if answer.refused:
+        return f"**{markdown_text(answer.answer)}**" + (
+            "\n\n_Related passages are listed under Sources._" if answer.retrieved else ""
+        )
+    parts = []
+    for sentence in answer.sentences:
+        if sentence.supported and sentence.citations:
+            marks = "".join(f"\\[{n}\\]" for n in sentence.citations)
+            parts.append(f"{markdown_text(sentence.text)} {marks}")
+        elif not sentence.supported and "[unsupported]" in answer.answer:
+            parts.append(f"~~{markdown_text(sentence.text)}~~ ⚠️ _unsupported_")
+    return " ".join(parts)
+
+
+def draft_markdown(draft: str) -> str:
+    """The chat bubble while the draft streams in (not yet verified)."""
+    return f"{markdown_text(draft)} ▌\n\n_checking sources…_"
+
+
+def quote_in_context(text: str, start: int, end: int) -> tuple[str, str, str]:
+    """(before, quote, after): the quote with the rest of its paragraph, bounded to CONTEXT_CHARS."""
+    para_start = max((m.end() for m in _PARAGRAPH_BREAK.finditer(text, 0, start)), default=0)
+    following = _PARAGRAPH_BREAK.search(text, end)
+    para_end = following.start() if following else len(text)
+    room = max(CONTEXT_CHARS - (end - start), 0) // 2
+    before_start = max(para_start, start - room)
+    after_end = min(para_end, end + room)
+    before = ("…" if before_start > para_start else "") + text[before_start:start]
+    after = text[end:after_end] + ("…" if after_end < para_end else "")
+    return before, text[start:end], after
+
+
+def _heading(n: int | None, title: str, date: str | None, source: str, url: str) -> str:
+    meta = ", ".join(html.escape(part) for part in (date, source) if part)
+    label = html.escape(title or "(untitled)")
+    link = safe_url(url)
+    title_html = f'<a href="{html.escape(link, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">{label}</a>' if link else label
+    number = f'<span class="rag-n">[{n}]</span> ' if n is not None else ""
+    return f'<div class="rag-title">{number}{title_html}' + (f' <span class="rag-meta">({meta})</span>' if meta else "") + "</div>"
+
+
+def citation_html(citation: Citation, document_text: str) -> str:
+    """One source: heading, then the quote highlighted inside its paragraph."""
+    before, quote, after = quote_in_context(document_text, citation.start, citation.end)
+    body = f"{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}"
+    heading = _heading(citation.n, citation.title, citation.date, citation.source, citation.url)
+    return f'<div class="rag-source" data-n="{citation.n}">{heading}<div class="rag-quote">{body}</div></div>'
+
+
+def related_html(hit: Hit) -> str:
+    """A retrieved passage offered after a refusal."""
+    heading = _heading(None, hit.title, hit.date, hit.source, hit.url)
+    return f'<div class="rag-source rag-related">{heading}<div class="rag-quote">{html.escape(hit.text)}</div></div>'
+
+
+def sources_html(answer: Answer, document_texts: dict[str, str]) -> str:
+    """The sources panel for an answer (citations), or the related passages of a refusal."""
+    if answer.refused:
+        if not answer.retrieved:
+            return '<div class="rag-refused">Nothing in the corpus is related to this question.</div>'
+        items = "".join(related_html(hit) for hit in answer.retrieved)
+        return f'<div class="rag-refused">The corpus does not answer this. Related passages:</div>{items}'
+    items = "".join(citation_html(c, document_texts.get(c.doc_id, c.quote)) for c in answer.citations)
+    return f'<div class="rag-sources">{items}</div>'
+
+
+SOURCES_PLACEHOLDER = '<div class="rag-empty">Sources for the latest answer appear here.</div>'
+
+CSS = """
+.rag-source { border-left: 3px solid #8aa; padding: 4px 8px; margin-bottom: 10px; }
+.rag-related { border-left-color: #ccc; }
+.rag-title { font-weight: 600; }
+.rag-meta { font-weight: 400; color: #666; }
+.rag-quote { white-space: pre-wrap; font-size: 0.92em; }
+.rag-quote mark { background: #ffe58a; padding: 0 1px; }
+.rag-refused { font-weight: 600; color: #a33; margin-bottom: 8px; }
+"""
