@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("doc_ids", nargs="*", metavar="DOC_ID")
     delete.add_argument("--source", help="remove every document of this source")
 
+    ui = commands.add_parser("ui", parents=[common], help="open the chat UI in the browser (Gradio)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+
     stats = commands.add_parser("stats", parents=[common], help="what the index holds")
     stats.add_argument("--json", action="store_true")
     return parser
@@ -244,6 +248,13 @@ def cmd_delete(args, settings: Settings) -> int:
     return 1 if unknown else 0
 
 
+def cmd_ui(args, settings: Settings) -> int:
+    from ui.app import serve  # gradio takes seconds to import: only for this command
+
+    serve(settings, args.host, args.port)
+    return 0
+
+
 def cmd_stats(args, settings: Settings) -> int:
     index = NewsIndex(settings)
     stats = index.stats()
@@ -261,7 +272,7 @@ def cmd_stats(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats, "ui": cmd_ui}
 
 if __name__ == "__main__":
     sys.exit(main())

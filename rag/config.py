@@ -127,6 +127,21 @@ class AnswerSettings:
 
 
 @dataclass
+class ServerSettings:
+    """The chat UI and the HTTP API: access and request limits."""
+
+    # Bearer key for the API (every endpoint but /healthz); also read from $RAG_API_KEY. Empty = no auth,
+    # which `rag serve` accepts only on a loopback address unless --insecure is given.
+    api_key: str = ""
+    max_body_mb: float = 2.0  # JSON request bodies
+    max_upload_mb: float = 50.0  # uploaded files (API and UI)
+    max_question_chars: int = 2000
+    max_k: int = 50
+    max_history_messages: int = 40
+    max_page_size: int = 500  # documents per page
+
+
+@dataclass
 class Settings:
     """Everything configurable, grouped by pipeline stage."""
 
@@ -137,6 +152,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @classmethod
     def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -194,6 +210,10 @@ class Settings:
             (self.answer.unsupported in ("remove", "flag"), "answer.unsupported must be remove or flag"),
             (_is_json_object(self.llm.openai_extra_body), "llm.openai_extra_body must be a JSON object"),
             (self.answer.k > 0, "answer.k must be > 0"),
+            (self.server.max_body_mb > 0 and self.server.max_upload_mb > 0, "server.max_body_mb and max_upload_mb must be > 0"),
+            (self.server.max_question_chars > 0, "server.max_question_chars must be > 0"),
+            (self.server.max_k > 0 and self.server.max_page_size > 0, "server.max_k and max_page_size must be > 0"),
+            (self.server.max_history_messages >= 0, "server.max_history_messages must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -215,6 +235,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if env.get("RAG_INDEX"):
         data["index_dir"] = env["RAG_INDEX"]
+    if env.get("RAG_API_KEY"):
+        data["server"] = {"api_key": env["RAG_API_KEY"]}
     sections = {f.name for f in dataclasses.fields(Settings) if f.name != "index_dir"}
     for name, value in env.items():
         if not name.startswith("RAG_"):

@@ -6,6 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,3 +102,43 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared evaluation data not present: {path}")
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(args: list[str], ready_url: str, log_path: Path, env: dict | None = None, timeout: float = 240):
+    """Start `rag ARGS` (a real server on 127.0.0.1), wait until `ready_url` answers 200, stop it by PID after."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    full_env.pop("RAG_CONFIG", None)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([*RAG, *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=full_env)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready after {timeout} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -30,7 +30,7 @@ def safe_url(url: str) -> str | None:
     return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
 
 
-def answer_markdown(answer: Answer) -> str:
+def answer_markdown(answer: Answer, flag_unsupported: bool = False) -> str:
     """The chat bubble for a finished answer: sentences with [n] markers, flags, or the refusal."""
     if answer.refused:
         return f"**{markdown_text(answer.answer)}**" + (
@@ -41,7 +41,7 @@ def answer_markdown(answer: Answer) -> str:
         if sentence.supported and sentence.citations:
             marks = "".join(f"\\[{n}\\]" for n in sentence.citations)
             parts.append(f"{markdown_text(sentence.text)} {marks}")
-        elif not sentence.supported and "[unsupported]" in answer.answer:
+        elif flag_unsupported:
             parts.append(f"~~{markdown_text(sentence.text)}~~ ⚠️ _unsupported_")
     return " ".join(parts)
 

@@ -1,0 +1,199 @@
+"""The Gradio chat UI: answers stream in with their cited quotes; a corpus tab uploads, lists and deletes.
+
+The UI is thin: every action goes through `rag.service.IndexService` (the same answer path, ingestion
+and deletion as the CLI and the API) and `ui.render` (escaped text only). Chat and corpus events run
+in separate Gradio queues, and the service answers from a snapshot while an upload is ingested, so
+questions keep being answered during an upload.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no outside calls
+
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from rag.config import Settings  # noqa: E402
+from rag.llm.base import LLMError  # noqa: E402
+from rag.prompt import PromptTooLongError  # noqa: E402
+from rag.retrieve import QueryError, SearchFilters  # noqa: E402
+from rag.service import IndexService  # noqa: E402
+from rag.types import Answer  # noqa: E402
+from ui.render import (  # noqa: E402
+    CSS,
+    SOURCES_PLACEHOLDER,
+    answer_markdown,
+    draft_markdown,
+    markdown_text,
+    sources_html,
+)
+
+ANSWER_ERRORS = (QueryError, LLMError, PromptTooLongError, ValueError)
+DOCUMENT_COLUMNS = ["doc_id", "title", "date", "source", "chunks"]
+UPLOAD_COLUMNS = ["file", "result", "added", "unchanged", "replaced", "chunks", "problems"]
+PAGE_SIZE = 200
+
+
+def build_app(service: IndexService) -> gr.Blocks:
+    """The Blocks app over a service."""
+    settings = service.settings
+    flag_unsupported = settings.answer.unsupported == "flag"
+
+    def respond(message: str, chat: list, history: list, since: str, until: str, source: str, k: float, backend: str):
+        question = (message or "").strip()
+        if not question:
+            yield "", chat, history, gr.skip()
+            return
+        chat = chat + [{"role": "user", "content": markdown_text(question)},
+                       {"role": "assistant", "content": "▌"}]
+        yield "", chat, history, SOURCES_PLACEHOLDER
+        try:
+            filters = SearchFilters((since or "").strip() or None, (until or "").strip() or None, (source or "").strip() or None)
+            answerer = service.answerer(backend or None)
+            draft, answer = "", None
+            for item in answerer.stream(question, history=history, k=int(k), filters=filters):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    draft += item
+                    chat[-1] = {"role": "assistant", "content": draft_markdown(draft)}
+                    yield "", chat, history, gr.skip()
+        except ANSWER_ERRORS as exc:
+            chat[-1] = {"role": "assistant", "content": f"⚠️ {markdown_text(str(exc))}"}
+            yield "", chat, history, SOURCES_PLACEHOLDER
+            return
+        texts = {c.doc_id: (answerer.index.metadata.get_document(c.doc_id) or {}).get("text", c.quote)
+                 for c in answer.citations}
+        chat[-1] = {"role": "assistant", "content": answer_markdown(answer, flag_unsupported)}
+        history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+        yield "", chat, history, sources_html(answer, texts)
+
+    def clear():
+        return [], [], SOURCES_PLACEHOLDER
+
+    def upload(files: list[str] | None, progress=gr.Progress()):
+        rows = []
+        paths = [Path(f) for f in (files or [])]
+        for done, path in enumerate(paths):
+            progress((done, len(paths)), desc=f"ingesting file {done + 1} of {len(paths)}")
+            report = service.ingest([path])
+            problems = "; ".join(f"line {i.line}: {i.message}" if i.line else i.message for i in report.issues)
+            result = "failed" if report.failed and not report.added + report.replaced else "ok"
+            rows.append([path.name, result, report.added, report.unchanged + report.duplicates, report.replaced,
+                         report.chunks, problems])
+        summary = ("Ingested " + ", ".join(f"{markdown_text(row[0])} ({row[1]})" for row in rows) + "."
+                   if rows else "Choose files to upload first.")
+        return rows, summary, *list_documents(""), stats_markdown(), gr.update(choices=source_choices())
+
+    def list_documents(query: str):
+        documents, total = service.index.metadata.list_documents(limit=PAGE_SIZE, query=(query or "").strip())
+        rows = [[d["doc_id"], d["title"], d["date"] or "", d["source"], d["n_chunks"]] for d in documents]
+        shown = f"{len(rows)} of {total} document(s)" + (f" matching “{query.strip()}”" if query and query.strip() else "")
+        return rows, shown
+
+    def delete(doc_ids: str, query: str):
+        wanted = [d for d in (doc_ids or "").replace(",", " ").split() if d]
+        if not wanted:
+            message = "Enter or select a document id to delete."
+        else:
+            deleted = service.delete(wanted)
+            missing = sorted(set(wanted) - set(deleted))
+            message = f"Deleted {len(deleted)} document(s)." + (f" Not found: {', '.join(missing)}." if missing else "")
+        return message, "", *list_documents(query), stats_markdown(), gr.update(choices=source_choices())
+
+    def select_row(rows, event: gr.SelectData):
+        row = event.row_value if event.row_value is not None else None
+        return row[0] if row else ""
+
+    def stats_markdown() -> str:
+        stats = service.index.stats()
+        sources = ", ".join(f"{markdown_text(name or '(none)')} ({count})" for name, count in stats["top_sources"].items())
+        return (
+            f"**{stats['documents']}** documents, **{stats['chunks']}** passages, {stats['files']} files; "
+            f"dates {stats['first_date'] or '-'} to {stats['last_date'] or '-'}; "
+            f"vector index {stats['vector_index']}, {stats['size_bytes'] / 1e6:.1f} MB on disk; "
+            f"embedding model `{markdown_text(str(stats.get('embedding_model', '')))}`.\n\nSources: {sources or '-'}"
+        )
+
+    def source_choices() -> list[str]:
+        return [""] + [name for name in service.index.metadata.stats()["top_sources"] if name]
+
+    with gr.Blocks(title="News assistant", analytics_enabled=False) as app:
+        gr.Markdown("## News assistant\nAnswers quote and cite the news passages they rest on, "
+                    "or say that the corpus does not answer.")
+        history = gr.State([])
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(label="Conversation", height=480, allow_tags=False, elem_id="chat",
+                                      feedback_options=None, buttons=["copy", "copy_all"])
+                    question = gr.Textbox(placeholder="Ask about the news… (Enter to send)", show_label=False,
+                                          elem_id="question", autofocus=True)
+                    with gr.Row():
+                        send = gr.Button("Send", variant="primary", elem_id="send")
+                        new_chat = gr.Button("New conversation", elem_id="new-chat")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(SOURCES_PLACEHOLDER, elem_id="sources")
+            with gr.Accordion("Options", open=False):
+                with gr.Row():
+                    since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", elem_id="since")
+                    until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", elem_id="until")
+                    source = gr.Dropdown(source_choices(), value="", label="Source", allow_custom_value=True,
+                                         elem_id="source")
+                    k = gr.Slider(1, 10, value=settings.answer.k, step=1, label="Passages", elem_id="k")
+                    backend = gr.Dropdown(service.available_backends(), value=settings.llm.backend,
+                                          label="Generator", elem_id="backend")
+        with gr.Tab("Corpus"):
+            stats = gr.Markdown(stats_markdown(), elem_id="stats")
+            with gr.Row():
+                files = gr.File(file_count="multiple", label="Upload articles (.txt .md .html .jsonl .json .csv .xml .rss, or .gz)",
+                                elem_id="upload")
+                with gr.Column():
+                    ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
+                    upload_summary = gr.Markdown(elem_id="upload-summary")
+            upload_results = gr.Dataframe(headers=UPLOAD_COLUMNS, label="Per-file result", interactive=False,
+                                          elem_id="upload-results", wrap=True)
+            with gr.Row():
+                doc_query = gr.Textbox(label="Search titles or exact id", elem_id="doc-query")
+                refresh = gr.Button("Search", elem_id="doc-search")
+            shown = gr.Markdown(elem_id="doc-count")
+            documents = gr.Dataframe(headers=DOCUMENT_COLUMNS, label="Documents (newest first; select a row to delete it)",
+                                     interactive=False, elem_id="documents", wrap=True)
+            with gr.Row():
+                delete_ids = gr.Textbox(label="Document id(s) to delete", elem_id="delete-ids")
+                delete_button = gr.Button("Delete", variant="stop", elem_id="delete")
+            delete_result = gr.Markdown(elem_id="delete-result")
+
+        chat_inputs = [question, chat, history, since, until, source, k, backend]
+        chat_outputs = [question, chat, history, sources]
+        question.submit(respond, chat_inputs, chat_outputs, concurrency_id="chat", concurrency_limit=4)
+        send.click(respond, chat_inputs, chat_outputs, concurrency_id="chat", concurrency_limit=4)
+        new_chat.click(clear, None, [chat, history, sources], queue=False)
+        chat.clear(clear, None, [chat, history, sources], queue=False)
+        corpus_outputs = [documents, shown, stats, source]
+        ingest_button.click(upload, files, [upload_results, upload_summary, *corpus_outputs],
+                            concurrency_id="write", concurrency_limit=1)
+        refresh.click(list_documents, doc_query, [documents, shown], queue=False)
+        doc_query.submit(list_documents, doc_query, [documents, shown], queue=False)
+        documents.select(select_row, documents, delete_ids, queue=False)
+        delete_button.click(delete, [delete_ids, doc_query], [delete_result, delete_ids, *corpus_outputs],
+                            concurrency_id="write", concurrency_limit=1)
+        app.load(lambda: list_documents(""), None, [documents, shown], queue=False)
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Load the index and the generator, then serve the UI until interrupted."""
+    service = IndexService(settings)
+    service.generator()  # load the model now: the first question should not wait for it
+    app = build_app(service)
+    print(f"chat UI on http://{host}:{port}  (index {settings.index_dir}/, "
+          f"{service.index.metadata.counts()['documents']} documents)", flush=True)
+    app.queue(default_concurrency_limit=1).launch(
+        server_name=host, server_port=port, css=CSS, inbrowser=False, share=False, show_error=True,
+        max_file_size=int(settings.server.max_upload_mb * 1024 * 1024), footer_links=[],
+    )
