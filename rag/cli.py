@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
 
+    serve = commands.add_parser("serve", parents=[common], help="the HTTP API (FastAPI; OpenAI-compatible chat)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback address without an API key (RAG_API_KEY)")
+
     stats = commands.add_parser("stats", parents=[common], help="what the index holds")
     stats.add_argument("--json", action="store_true")
     return parser
@@ -255,6 +261,35 @@ def cmd_ui(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args, settings: Settings) -> int:
+    if not settings.server.api_key and not _is_loopback(args.host) and not args.insecure:
+        raise ConfigError(f"refusing to serve on {args.host} without an API key: set RAG_API_KEY "
+                          "(or server.api_key), bind 127.0.0.1, or pass --insecure")
+    import uvicorn
+
+    from rag.api.app import create_app
+    from rag.service import IndexService
+
+    service = IndexService(settings)
+    service.generator()  # load the model before accepting requests
+    print(f"API on http://{args.host}:{args.port}  (docs at /docs, index {settings.index_dir}/, "
+          f"{service.index.metadata.counts()['documents']} documents, "
+          f"auth {'on' if settings.server.api_key else 'off'})", flush=True)
+    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_stats(args, settings: Settings) -> int:
     index = NewsIndex(settings)
     stats = index.stats()
@@ -272,7 +307,8 @@ def cmd_stats(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats, "ui": cmd_ui}
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats, "ui": cmd_ui,
+            "serve": cmd_serve}
 
 if __name__ == "__main__":
     sys.exit(main())

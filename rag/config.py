@@ -139,6 +139,9 @@ class ServerSettings:
     max_k: int = 50
     max_history_messages: int = 40
     max_page_size: int = 500  # documents per page
+    # /v1/chat/completions: also append the sources (title, date, quote) to the message text, so
+    # plain chat clients that ignore the extra `citations` field still show them.
+    sources_footer: bool = True
 
 
 @dataclass

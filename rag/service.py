@@ -13,6 +13,7 @@ under its own lock; the extractive generator needs none.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -27,6 +28,9 @@ from rag.ingest import FieldMap
 from rag.ingest.pipeline import IngestPipeline, IngestReport
 from rag.retrieve import Retriever, SearchFilters
 from rag.types import Document, Hit
+
+
+RELEASE_AFTER_SECONDS = 300
 
 
 class LockedGenerator:
@@ -49,6 +53,7 @@ class IndexService:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
+        self.started_at = time.time()
         self.embedder = embedder or Embedder(settings.embedding)
         self._write_lock = threading.Lock()
         self._generators_lock = threading.Lock()
@@ -134,12 +139,19 @@ class IndexService:
 
     def _load_snapshot(self) -> NewsIndex:
         snapshot = NewsIndex(self.settings, embedder=self.embedder)
+        # SQLite reads are pinned to this moment, and FAISS/BM25 are reconciled with exactly that state,
+        # so every read of the snapshot agrees even while a writer commits batches.
+        snapshot.metadata.pin()
         snapshot.vectors, snapshot.bm25  # load both now, not in the first query after the swap
         return snapshot
 
     def _refresh(self) -> None:
-        # In-flight requests keep the old snapshot object; it is garbage once they finish.
-        self._snapshot = self._load_snapshot()
+        old, self._snapshot = self._snapshot, self._load_snapshot()
+        # Requests in flight still read the old snapshot; release its read transaction (which holds
+        # back WAL checkpoints) once they have surely finished.
+        timer = threading.Timer(RELEASE_AFTER_SECONDS, old.metadata.close)
+        timer.daemon = True
+        timer.start()
 
 
 def _has_bundled_model() -> bool:

@@ -101,7 +101,7 @@ def upload(page, path: Path) -> None:
     """Upload a file on the corpus tab and press Ingest (returns without waiting for the result)."""
     page.get_by_role("tab", name="Corpus").click()
     page.set_input_files("#upload input[type=file]", str(path))
-    page.wait_for_selector(f"#upload :text('{path.name}')", timeout=30_000)
+    page.wait_for_selector(f"#upload :text('{path.name}')", timeout=120_000)
     page.click("#ingest")
 
 

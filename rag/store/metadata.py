@@ -93,6 +93,12 @@ class MetadataStore:
         """Close the database connection."""
         self.db.close()
 
+    def pin(self) -> None:
+        """Hold one read transaction from now on: every later read sees the database as it is now
+        (a WAL snapshot), whatever a writer commits meanwhile. For a server's read-only snapshot."""
+        self.db.execute("BEGIN")
+        self.db.execute("SELECT count(*) FROM documents").fetchone()  # the snapshot starts at the first read
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""

@@ -1,0 +1,303 @@
+"""The HTTP API's request and response models: the OpenAPI schema generated from them is the contract.
+
+Response models mirror the CLI's `--json` objects (`search`, `ask`, `ingest`, `stats`) so that one
+client library fits both. Request limits that depend on configuration (question length, k, history
+length) are checked in the routes, with the configured value in the error message.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+# Text that is not all whitespace, in Python's sense (which counts \x1c-\x1f as whitespace, as the
+# retriever's strip() does); validated with Python's `re` so schema and server agree.
+NOT_BLANK = r"^\s*\S"
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error (a typo in `sinse` must not silently drop a filter)."""
+
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    type: str = Field(description="machine-readable kind, e.g. invalid_request, not_found, unauthorized")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+# -- search ------------------------------------------------------------------------------------
+class Filters(Strict):
+    since: date | None = Field(None, description="only articles dated on or after this date (YYYY-MM-DD)")
+    until: date | None = Field(None, description="only articles dated on or before this date")
+    source: str | None = Field(None, description="only articles from this source (case-insensitive)")
+    recent: bool = Field(False, description="favour recent articles")
+
+
+class SearchRequest(Filters):
+    query: str = Field(min_length=1, pattern=NOT_BLANK, description="what to look for")
+    k: int = Field(5, ge=1, description="number of hits (at most server.max_k)")
+
+
+class HitModel(BaseModel):
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    text: str
+    start: int = Field(description="offset of the chunk in its document's text")
+    end: int
+    score: float
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[HitModel]
+
+
+# -- ask ---------------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class AskRequest(Filters):
+    question: str = Field(min_length=1, pattern=NOT_BLANK)
+    k: int | None = Field(None, ge=1, description="passages to retrieve (default answer.k)")
+    llm: Literal["llamacpp", "openai", "transformers", "extractive"] | None = Field(
+        None, description="generator backend (default llm.backend)")
+    history: list[ChatMessage] = Field(default_factory=list, description="earlier turns, oldest first")
+    stream: bool = Field(False, description="Server-Sent Events: `token` events, then one `answer` event")
+
+
+class SentenceModel(BaseModel):
+    text: str
+    citations: list[int]
+    supported: bool
+    score: float
+
+
+class CitationModel(BaseModel):
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    quote: str = Field(description="exactly document_text[start:end]")
+    start: int
+    end: int
+    score: float
+
+
+class LLMInfo(BaseModel):
+    backend: str
+    model: str
+
+
+class Timings(BaseModel):
+    retrieve_ms: float
+    generate_ms: float
+    verify_ms: float
+    total_ms: float
+    first_token_ms: float | None
+
+
+class AnswerResponse(BaseModel):
+    question: str
+    answer: str
+    refused: bool
+    sentences: list[SentenceModel]
+    citations: list[CitationModel]
+    retrieved: list[HitModel]
+    llm: LLMInfo
+    timings: Timings
+
+
+# -- OpenAI-compatible chat --------------------------------------------------------------------
+class ChatCompletionRequest(BaseModel):
+    """OpenAI Chat Completions; unknown OpenAI fields are accepted and ignored, as other servers do."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field("newsrag", description="`newsrag`, or `newsrag-BACKEND` to pick a generator")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    k: int | None = Field(None, ge=1, description="extension: passages to retrieve")
+    since: date | None = Field(None, description="extension: only articles dated on or after (YYYY-MM-DD)")
+    until: date | None = Field(None, description="extension: only articles dated on or before")
+    source: str | None = Field(None, description="extension: source filter")
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    citations: list[CitationModel] = Field(description="extension: the quotes that support the answer")
+    refused: bool = Field(description="extension: true when the corpus does not answer")
+
+
+class TokenEvent(BaseModel):
+    """SSE `token` event of /v1/ask: a piece of the draft as the model writes it."""
+
+    text: str
+
+
+class ChunkDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: ChunkDelta
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One SSE event of a streamed chat completion; the last carries the extension fields."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    citations: list[CitationModel] | None = None
+    refused: bool | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "newsrag"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# -- documents ---------------------------------------------------------------------------------
+class DocumentIn(Strict):
+    id: str | None = Field(None, description="stable id; default: a hash of the text")
+    title: str = ""
+    text: str = Field(min_length=1, pattern=NOT_BLANK)
+    date: str | None = None
+    source: str = ""
+    url: str = ""
+
+
+class DocumentsIn(Strict):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class IssueModel(BaseModel):
+    path: str
+    line: int | None
+    message: str
+
+
+class IngestReportModel(BaseModel):
+    files: int
+    files_unchanged: int
+    added: int
+    replaced: int
+    unchanged: int
+    duplicates: int
+    removed: int
+    failed: int
+    chunks: int
+    tokens: int
+    seconds: float
+    issues: list[IssueModel]
+
+
+class FileReport(BaseModel):
+    file: str
+    report: IngestReportModel
+
+
+class IngestResponse(BaseModel):
+    report: IngestReportModel = Field(description="totals, as `rag ingest --json`")
+    files: list[FileReport] = Field(description="one entry per uploaded file (empty for JSON records)")
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    n_chunks: int
+    origin: str
+
+
+class DocumentPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    documents: list[DocumentSummary]
+
+
+class DocumentModel(DocumentSummary):
+    text: str
+    added_at: float
+
+
+class DeleteResponse(BaseModel):
+    deleted: list[str]
+
+
+class StatsResponse(BaseModel):
+    index: str
+    documents: int
+    chunks: int
+    files: int
+    first_date: str | None
+    last_date: str | None
+    top_sources: dict[str, int]
+    embedding_model: str
+    dimension: int | None
+    vector_index: str
+    chunking: dict[str, Any] | None
+    size_bytes: int
+    created_at: str | None
+    updated_at: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    documents: int
