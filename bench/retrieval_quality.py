@@ -15,24 +15,16 @@ from __future__ import annotations
 import argparse
 import html
 import re
-from urllib.parse import urlparse
 
 import numpy as np
 from common import record, rtqa_index
 
+from rag.evaluate.datasets import normalize_url
 from rag.index import NewsIndex
 from rag.retrieve import Retriever
 
 KS = (1, 5, 10)
 WORD = re.compile(r"[a-z0-9]+")
-
-
-def normalize_url(url: str) -> str:
-    """Host without www./edition./amp. and path without trailing slash: how the same article is linked."""
-    parsed = urlparse(html.unescape(url).strip())
-    host = re.sub(r"^(www\d?|edition|amp|m)\.", "", (parsed.hostname or "").lower())
-    path = re.sub(r"/(index\.html?)?$", "", parsed.path.rstrip("/"))
-    return f"{host}{path}"
 
 
 def evidence_parts(evidence: str) -> tuple[set[str], list[set[str]]]:

@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure", action="store_true",
                        help="allow a non-loopback address without an API key (RAG_API_KEY)")
 
+    evaluate = commands.add_parser("eval", parents=[common], help="measure retrieval and answer grounding")
+    evaluate.add_argument("datasets", nargs="+", metavar="DATASET",
+                          help="realtimeqa, clapnq, qags, or a JSONL file of questions (see eval/README.md)")
+    evaluate.add_argument("--corpus", action="append", metavar="PATH", help="files or folders a JSONL set is about")
+    evaluate.add_argument("--limit", type=int, help="at most N questions (summaries for qags) per data set")
+    evaluate.add_argument("--llm", choices=LLM_BACKENDS, help="generator backend (default: llm.backend)")
+    evaluate.add_argument("--k", type=int, help="passages per answer (default answer.k)")
+    evaluate.add_argument("--judge", default="builtin", help="builtin (default), nli:PATH or llm[:BACKEND]")
+    evaluate.add_argument("--data", metavar="DIR", help="the public data folder (default $RAG_SHARED_DATA or ../shared/data)")
+    evaluate.add_argument("--out", metavar="DIR", help="run folder (default eval/runs/TIMESTAMP)")
+    evaluate.add_argument("--compare", metavar="RUN_DIR", help="print and report the deltas against an earlier run")
+    evaluate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+
     stats = commands.add_parser("stats", parents=[common], help="what the index holds")
     stats.add_argument("--json", action="store_true")
     return parser
@@ -290,6 +303,34 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def cmd_eval(args, settings: Settings) -> int:
+    from datetime import datetime
+
+    from rag.evaluate import evaluate
+    from rag.evaluate.report import format_comparison
+
+    out = Path(args.out or Path("eval") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    try:
+        results = evaluate(
+            args.datasets, settings, out, data_dir=Path(args.data) if args.data else None,
+            corpus=[Path(p) for p in args.corpus or []], limit=args.limit, llm=args.llm,
+            index=Path(args.index) if args.index else None, judge_spec=args.judge,
+            compare_dir=Path(args.compare) if args.compare else None, k=args.k,
+            progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, result in results["datasets"].items():
+        print(f"{name}: {json.dumps(result['metrics'], ensure_ascii=False)}")
+        for error in result.get("errors", []):
+            print(f"  question {error['id']} failed: {error['error']}", file=sys.stderr)
+    if "comparison" in results:
+        print(format_comparison(results["comparison"]))
+    print(f"results: {out / 'results.json'}  report: {out / 'report.html'}")
+    return 0
+
+
 def cmd_stats(args, settings: Settings) -> int:
     index = NewsIndex(settings)
     stats = index.stats()
@@ -308,7 +349,7 @@ def cmd_stats(args, settings: Settings) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats, "ui": cmd_ui,
-            "serve": cmd_serve}
+            "serve": cmd_serve, "eval": cmd_eval}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -157,6 +157,12 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
 
+    def copy(self) -> "Settings":
+        """An independent copy (runs that change index_dir must not change the caller's settings)."""
+        import copy
+
+        return copy.deepcopy(self)
+
     @classmethod
     def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> "Settings":
         """Defaults, then the config file, then the environment."""

@@ -1,0 +1,235 @@
+"""Evaluation runs: index a set's corpus, ask every question through the answer path, score it all.
+
+`run_questions` drives the very pipeline users get (Retriever, Answerer, GroundingChecker) and keeps
+one row per question; a question that raises is counted and listed with its error, never dropped.
+`run_qags` scores the grounding judge alone against human labels. Aggregates carry their counts.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.answer import Answerer
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.evaluate import metrics as mx
+from rag.evaluate.datasets import EvalItem, EvalSet, QagsSummary
+from rag.evaluate.judges import Judge
+from rag.generate import load_generator
+from rag.grounding import GroundingChecker
+from rag.index import NewsIndex
+from rag.ingest.pipeline import IngestPipeline
+from rag.retrieve import Retriever
+
+KS = (1, 3, 5, 10)
+MARKER = " [{}]"
+
+
+@dataclass
+class RunOptions:
+    llm: str | None = None  # generator backend (default: settings)
+    index: Path | None = None  # an existing index instead of indexing the set's corpus
+    work_dir: Path | None = None  # where a temporary index goes (default: a temp folder)
+    k: int | None = None  # passages per answer (default: answer.k)
+    progress: bool = True
+
+
+def build_index(evalset: EvalSet, settings: Settings, embedder: Embedder, options: RunOptions) -> tuple[NewsIndex, dict]:
+    """The index to evaluate on: `options.index` as it is, or a fresh one of the set's corpus."""
+    if options.index:
+        settings.index_dir = Path(options.index)
+        index = NewsIndex(settings, embedder=embedder)
+        return index, {"index": str(options.index), "documents": index.metadata.counts()["documents"], "build_seconds": 0.0}
+    folder = Path(tempfile.mkdtemp(prefix=f"eval-{evalset.name}-", dir=options.work_dir))
+    settings.index_dir = folder / "index"
+    started = time.perf_counter()
+    with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
+        if evalset.corpus_paths:
+            report = IngestPipeline(index, progress=options.progress).run(evalset.corpus_paths)
+            if report.failed:
+                print(f"warning: {report.failed} corpus problem(s): " + "; ".join(map(str, report.issues[:5])))
+        batch = settings.store.commit_every_docs
+        for start in range(0, len(evalset.documents), batch):
+            index.add_documents(evalset.documents[start:start + batch])
+    build = {"index": "temporary", "documents": len(evalset.documents), "build_seconds": round(time.perf_counter() - started, 1)}
+    return NewsIndex(settings, embedder=embedder), build
+
+
+def run_questions(evalset: EvalSet, settings: Settings, embedder: Embedder, judge: Judge,
+                  options: RunOptions) -> dict:
+    """Ask every question; return {"metrics", "rows", "errors", "index"}."""
+    from tqdm import tqdm
+
+    index, build = build_index(evalset, settings, embedder, options)
+    checker = GroundingChecker(embedder, settings.answer.support_threshold)
+    answerer = Answerer(index, settings, generator=load_generator(settings, options.llm), checker=checker)
+    retriever = Retriever(index, settings.retrieval)
+    rows, errors = [], []
+    for item in tqdm(evalset.items, desc=f"eval {evalset.name}", unit="q", disable=not options.progress):
+        try:
+            rows.append(score_question(item, retriever, answerer, checker, judge, options.k))
+        except Exception as exc:  # noqa: BLE001 - one failing question must not end the run
+            errors.append({"id": item.id, "question": item.question, "error": f"{type(exc).__name__}: {exc}",
+                           "trace": traceback.format_exc(limit=3)})
+    index.metadata.close()
+    return {"index": build, "questions": len(evalset.items), "answered_without_error": len(rows),
+            "errors": errors, "metrics": aggregate(rows, len(evalset.items), len(errors)), "rows": rows,
+            "llm": answerer._llm(), "judge": judge.name}
+
+
+def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, checker: GroundingChecker,
+                   judge: Judge, k: int | None) -> dict:
+    """One question through retrieval, answering and judging."""
+    started = time.perf_counter()
+    hits = retriever.run(item.question, k=max(KS))
+    search_ms = (time.perf_counter() - started) * 1000
+    ranked = list(dict.fromkeys(hit.doc_id for hit in hits))  # documents in order of their best chunk
+    gold = set(item.gold_doc_ids)
+    row: dict = {"id": item.id, "question": item.question, "answerable": item.answerable,
+                 "gold_doc_ids": item.gold_doc_ids, "retrieved_doc_ids": ranked, "search_ms": round(search_ms, 1)}
+    if gold:
+        row["retrieval"] = {**{f"hit@{n}": mx.hit_at_k(ranked, gold, n) for n in KS},
+                            **{f"recall@{n}": mx.recall_at_k(ranked, gold, n) for n in KS},
+                            "mrr@10": mx.reciprocal_rank(ranked, gold, 10), "ndcg@10": mx.ndcg_at_k(ranked, gold, 10)}
+    if item.choices:
+        row.update(multiple_choice(item, hits, checker))
+
+    answer = answerer.run(item.question, k=k)
+    plain = answer.answer if not answer.refused else ""
+    for citation in answer.citations:
+        plain = plain.replace(MARKER.format(citation.n), "")
+    relevance = checker.evidence(item.question, answer.retrieved).best_relevance if answer.retrieved else 0.0
+    citations = [{"n": c.n, "doc_id": c.doc_id, "quote": c.quote, "start": c.start, "end": c.end} for c in answer.citations]
+    row.update({
+        "answer": answer.answer, "refused": answer.refused, "draft": answer.draft, "best_relevance": round(relevance, 4),
+        "sentences": [{"text": s.text, "supported": s.supported, "score": s.score, "citations": s.citations}
+                      for s in answer.sentences],
+        "citations": citations, "timings": answer.timings,
+    })
+    if item.answers and item.answerable:
+        row["exact_match"] = mx.exact_match(plain, item.answers)
+        row["token_f1"] = mx.token_f1(plain, item.answers)
+        row["contains_answer"] = mx.contains_answer(plain, item.answers)
+    # Citation precision: does each cited quote, judged on its own, support the sentence citing it?
+    verdicts = []
+    by_number = {c.n: c for c in answer.citations}
+    for sentence in answer.sentences:
+        for n in sentence.citations:
+            score = judge.scores([sentence.text], by_number[n].quote)[0]
+            verdicts.append({"sentence": sentence.text, "n": n, "score": score,
+                             "supports": None if score is None else score >= judge.threshold})
+    row["verdicts"] = verdicts
+    if item.gold_sentences and answer.citations:
+        row["gold_quote_match"] = [quote_matches_gold(c.quote, item.gold_sentences) for c in answer.citations]
+    return row
+
+
+def multiple_choice(item: EvalItem, hits, checker: GroundingChecker) -> dict:
+    """Pick the choice best supported by the retrieved passages.
+
+    Each choice becomes the claim "question + choice"; its score is the grounding checker's best
+    support probability over the single sentences of the top-10 passages, plus a bonus when the
+    choice's own words all occur in one sentence (the checker's cosine alone favours choices that
+    echo the question). Ties go to the first choice.
+    """
+    sources = checker.source_sentences(hits, pairs=False)
+    if not sources:
+        return {"mc_scores": [0.0] * len(item.choices), "mc_choice": 0, "mc_correct": float(item.answer_index == 0)}
+    claims = [f"{item.question} {choice}" for choice in item.choices]
+    features = checker.features(claims, sources)
+    support = checker.probability(features).max(axis=1)
+    source_words = [set(mx.normalize_answer(s.text).split()) for s in sources]
+    bonus = []
+    for choice in item.choices:
+        words = set(mx.normalize_answer(choice).split())
+        bonus.append(0.5 if words and any(words <= sentence for sentence in source_words) else 0.0)
+    scores = support + np.asarray(bonus)
+    choice = int(np.argmax(scores))
+    return {"mc_scores": [round(float(s), 4) for s in scores], "mc_choice": choice,
+            "mc_correct": float(choice == item.answer_index)}
+
+
+def quote_matches_gold(quote: str, gold_sentences: list[str]) -> bool:
+    """A quote matches when it contains, or mostly covers, one gold sentence (>= 60% of its words)."""
+    quote_words = set(mx.normalize_answer(quote).split())
+    for sentence in gold_sentences:
+        words = set(mx.normalize_answer(sentence).split())
+        if words and len(words & quote_words) >= 0.6 * len(words):
+            return True
+    return False
+
+
+def aggregate(rows: list[dict], questions: int, errors: int) -> dict:
+    """Every metric with its count."""
+    scored = [r for r in rows if "retrieval" in r]
+    metrics: dict = {"questions": questions, "errors": errors, "retrieval": {
+        "questions_with_gold": len(scored),
+        **{name: mx.mean(r["retrieval"][name] for r in scored)
+           for name in [f"hit@{n}" for n in KS] + [f"recall@{n}" for n in KS] + ["mrr@10", "ndcg@10"]},
+    }}
+    if any("mc_correct" in r for r in rows):
+        metrics["multiple_choice_accuracy"] = mx.mean(r.get("mc_correct") for r in rows)
+    metrics["answer"] = {name: mx.mean(r.get(name) for r in rows) for name in ("exact_match", "token_f1", "contains_answer")}
+    claims = [s for r in rows for s in r["sentences"]]
+    verdicts = [v for r in rows for v in r["verdicts"]]
+    judged = [v for v in verdicts if v["supports"] is not None]
+    metrics["citations"] = {
+        "precision": mx.mean(float(v["supports"]) for v in judged),
+        "recall": mx.mean(float(bool(s["citations"])) for s in claims if s["supported"]),
+        "judge_failures": len(verdicts) - len(judged),
+        "gold_quote_match": mx.mean(float(m) for r in rows for m in r.get("gold_quote_match", [])),
+    }
+    metrics["unsupported_sentence_rate"] = mx.mean(float(not s["supported"]) for s in claims)
+    labelled = [r for r in rows if isinstance(r.get("answerable"), bool)]
+    if any(not r["answerable"] for r in labelled):
+        refusal = mx.precision_recall_f1([r["refused"] for r in labelled], [not r["answerable"] for r in labelled])
+        answerable = [r for r in labelled if r["answerable"]]
+        refusal["false_refusal_rate"] = mx.mean(float(r["refused"]) for r in answerable)
+        metrics["refusal"] = refusal
+    else:
+        metrics["refusal_rate"] = mx.mean(float(r["refused"]) for r in rows)
+    stages = ("retrieve_ms", "generate_ms", "verify_ms", "total_ms", "first_token_ms")
+    metrics["latency_ms"] = {"search_top10": mx.percentiles(r["search_ms"] for r in rows),
+                             **{stage: mx.percentiles(r["timings"].get(stage) for r in rows) for stage in stages}}
+    return metrics
+
+
+def run_qags(summaries: list[QagsSummary], judge: Judge, progress: bool = True) -> dict:
+    """The judge against human labels: per sentence (majority vote) and per summary (mean yes share)."""
+    from tqdm import tqdm
+
+    rows, errors = [], []
+    for number, summary in enumerate(tqdm(summaries, desc="eval qags", unit="summary", disable=not progress)):
+        try:
+            scores = judge.scores(summary.sentences, summary.article)
+        except Exception as exc:  # noqa: BLE001
+            errors.append({"id": number, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        rows.append({"id": number, "sentences": [{"text": t, "human_yes_share": h, "score": s}
+                                                 for t, h, s in zip(summary.sentences, summary.yes_share, scores)]})
+    half = len(summaries) // 2
+
+    def block(subset: list[dict]) -> dict:
+        sentences = [s for r in subset for s in r["sentences"] if s["score"] is not None]
+        labels = [s["human_yes_share"] > 0.5 for s in sentences]
+        scores = [s["score"] for s in sentences]
+        summary_rows = [r for r in subset if any(s["score"] is not None for s in r["sentences"])]
+        machine = [float(np.mean([s["score"] for s in r["sentences"] if s["score"] is not None])) for r in summary_rows]
+        human = [float(np.mean([s["human_yes_share"] for s in r["sentences"]])) for r in summary_rows]
+        auc = mx.roc_auc(scores, labels)
+        bacc = mx.balanced_accuracy([s >= judge.threshold for s in scores], labels)
+        rho = mx.spearman(machine, human)
+        return {"sentences": len(sentences), "summaries": len(summary_rows),
+                "roc_auc": None if auc is None else round(auc, 4),
+                "balanced_accuracy": None if bacc is None else round(bacc, 4),
+                "summary_spearman": None if rho is None else round(rho, 4)}
+
+    metrics = {"all": block(rows), "held_out_half": block([r for r in rows if r["id"] >= half]),
+               "judge_parse_failures": judge.parse_failures, "errors": len(errors), "threshold": judge.threshold}
+    return {"questions": len(summaries), "errors": errors, "metrics": metrics, "rows": rows, "judge": judge.name}
