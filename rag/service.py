@@ -31,6 +31,7 @@ from rag.types import Document, Hit
 
 
 RELEASE_AFTER_SECONDS = 300
+EXTERNAL_CHECK_SECONDS = 5.0
 
 
 class LockedGenerator:
@@ -62,12 +63,26 @@ class IndexService:
         if not (Path(settings.index_dir) / MANIFEST).is_file():
             with self._writer() as index:  # an empty index, so the UI/API can start before any ingest
                 index.create_empty()
+        self._refresh_lock = threading.Lock()
+        self._checked_at = time.monotonic()
+        self._loaded_mtime = self._manifest_mtime()
         self._snapshot = self._load_snapshot()
 
     # -- reading ------------------------------------------------------------------------------
     @property
     def index(self) -> NewsIndex:
-        """The current read-only snapshot. Hold on to it for the length of one request."""
+        """The current read-only snapshot. Hold on to it for the length of one request.
+
+        Another process writing the same directory (`rag ingest` beside a running server) is picked
+        up too: its checkpoints rewrite the manifest, which is looked at every few seconds.
+        """
+        now = time.monotonic()
+        if now - self._checked_at > EXTERNAL_CHECK_SECONDS:
+            self._checked_at = now
+            if self._manifest_mtime() != self._loaded_mtime and not self._write_lock.locked():
+                with self._refresh_lock:
+                    if self._manifest_mtime() != self._loaded_mtime:
+                        self._refresh()
         return self._snapshot
 
     def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
@@ -145,7 +160,14 @@ class IndexService:
         snapshot.vectors, snapshot.bm25  # load both now, not in the first query after the swap
         return snapshot
 
+    def _manifest_mtime(self) -> float:
+        try:
+            return (Path(self.settings.index_dir) / MANIFEST).stat().st_mtime
+        except OSError:
+            return 0.0
+
     def _refresh(self) -> None:
+        self._loaded_mtime = self._manifest_mtime()  # before loading: a write during the load is seen next time
         old, self._snapshot = self._snapshot, self._load_snapshot()
         # Requests in flight still read the old snapshot; release its read transaction (which holds
         # back WAL checkpoints) once they have surely finished.

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, embedder):
+def api_server(tmp_path_factory, embedder):
     """Base URL of `rag serve` over an index of seeds/, with an API key and small limits."""
     from rag.config import Settings
     from rag.index import NewsIndex
@@ -42,7 +42,12 @@ def api(tmp_path_factory, embedder):
            "RAG_SERVER_MAX_HISTORY_MESSAGES": "6", "RAG_SERVER_MAX_K": "20"}
     with running_server(["serve", "--index", str(settings.index_dir), "--port", str(port)], f"{base}/healthz",
                         folder / "serve.log", env=env):
-        yield base
+        yield base, settings.index_dir
+
+
+@pytest.fixture(scope="module")
+def api(api_server):
+    return api_server[0]
 
 
 @pytest.fixture
@@ -280,6 +285,21 @@ def test_queries_are_served_during_a_large_ingest_and_see_old_or_new_index(clien
     assert after == before + 220 and counts <= {before, after}  # never a half-applied ingest
     hits = client.post("/v1/search", json={"query": "Zanderville market plums baskets", "k": 3}).json()["hits"]
     assert hits and hits[0]["source"] == "Bulk Wire"
+
+
+def test_a_running_server_picks_up_another_process_ingesting_its_index(api_server, client, tmp_path):
+    _, index_dir = api_server
+    article = tmp_path / "observatory.txt"
+    article.write_text("Observatory finds comet\n\nThe Quillmore observatory recorded a new comet on Tuesday.\n")
+    assert run_cli("ingest", str(article), "--index", str(index_dir)).returncode == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        hits = client.post("/v1/search", json={"query": "Quillmore observatory comet", "k": 1}).json()["hits"]
+        if hits and hits[0]["title"] == "Observatory finds comet":
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the server never saw the article another process ingested")
 
 
 # -- the schema is the contract -----------------------------------------------------------------

@@ -176,7 +176,9 @@ def test_rag_eval_on_the_seed_set_writes_results_and_report_and_compares(tmp_pat
     rows = results["datasets"]["seed_qa"]["rows"]
     assert metrics["questions"] == 20 and metrics["errors"] == 0 and len(rows) == 20
     assert metrics["retrieval"]["hit@1"] == {"value": 1.0, "count": 14}  # one article: every answerable finds it
-    assert metrics["refusal"]["count"] == 20 and metrics["refusal"]["recall"] >= 0.5
+    refusal = metrics["refusal"]
+    assert refusal["count"] == 20 and refusal["tp"] + refusal["fn"] == 6  # six unanswerable questions
+    assert refusal["tp"] == sum(r["refused"] and not r["answerable"] for r in rows)
     assert metrics["citations"]["precision"]["count"] > 0 and metrics["answer"]["token_f1"]["count"] == 14
     assert {"question", "retrieved_doc_ids", "answer", "citations", "verdicts", "timings"} <= set(rows[0])
     report = (first / "report.html").read_text()
