@@ -25,7 +25,10 @@ from rag.embedding import Embedder
 from rag.grounding import DEFAULT_WEIGHTS, FEATURES, GroundingChecker, split_sentences
 
 OUT = ROOT / "eval" / "calibration.json"
-MAX_FALSE_REFUSALS = 0.05
+# The product refuses answerable questions at most this often before generating (the issue allows 15%
+# on ClapNQ; 7.5% when fitting leaves room for the held-out half and for retrieval, which finds less on-topic text than the gold passage). 5% refused too few unanswerable ones:
+# refusal F1 0.58 on ClapNQ with the extractive backend.
+MAX_FALSE_REFUSALS = 0.075
 
 
 def roc_auc(scores, labels) -> float:
