@@ -34,6 +34,8 @@ class EvalItem:
     gold_sentences: list[str] = field(default_factory=list)  # ClapNQ: the sentences a citation should quote
     choices: list[str] = field(default_factory=list)  # RealTime QA: multiple choice
     answer_index: int | None = None
+    # "held_out": never used to fit a threshold or weight (its metrics are also reported on their own).
+    split: str = ""
 
 
 @dataclass
@@ -91,13 +93,14 @@ def load_realtimeqa(data_dir: Path, limit: int | None = None, offset: int = 0) -
                     articles[record["doc_id"]] = record
     documents = [document_from_record(a, FieldMap(), origin="realtimeqa") for a in articles.values() if a.get("text")]
     items = []
-    for row in rows:
+    for number, row in enumerate(rows):
         index = int(row["answer"][0])
         answer = row["choices"][index]
         gold = [d for d in row["retrieved_doc_ids"] if d in articles and
                 realtimeqa_relevant(articles[d], row.get("evidence", ""), answer)]
         items.append(EvalItem(id=row["question_id"], question=row["question_sentence"], answers=[answer],
-                              gold_doc_ids=gold, choices=row["choices"], answer_index=index))
+                              gold_doc_ids=gold, choices=row["choices"], answer_index=index,
+                              split="held_out" if number >= len(rows) // 2 else "first_half"))
     return EvalSet("realtimeqa", items, documents=documents)
 
 
@@ -136,6 +139,8 @@ def load_clapnq(data_dir: Path, limit: int | None = None) -> EvalSet:
     chosen = chosen[:limit] if limit else chosen
     items, documents = [], []
     for row, is_answerable in chosen:
+        # bench/calibrate_grounding.py fits the relevance gate on the even rows of each file.
+        position = (answerable if is_answerable else unanswerable).index(row)
         doc_ids = []
         for number, passage in enumerate(row["passages"]):
             doc_id = f"clapnq-{row['id']}-{number}"
@@ -147,6 +152,7 @@ def load_clapnq(data_dir: Path, limit: int | None = None) -> EvalSet:
             id=str(row["id"]), question=row["input"], answers=[o["answer"] for o in outputs],
             answerable=is_answerable, gold_doc_ids=doc_ids if is_answerable else [],
             gold_sentences=[s for o in outputs for s in o.get("selected_sentences", [])],
+            split="held_out" if position % 2 else "fit",
         ))
     return EvalSet("clapnq", items, documents=documents)
 

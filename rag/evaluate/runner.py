@@ -75,11 +75,16 @@ def run_questions(evalset: EvalSet, settings: Settings, embedder: Embedder, judg
         try:
             rows.append(score_question(item, retriever, answerer, checker, judge, options.k))
         except Exception as exc:  # noqa: BLE001 - one failing question must not end the run
-            errors.append({"id": item.id, "question": item.question, "error": f"{type(exc).__name__}: {exc}",
+            errors.append({"id": item.id, "split": item.split, "question": item.question, "error": f"{type(exc).__name__}: {exc}",
                            "trace": traceback.format_exc(limit=3)})
     index.metadata.close()
+    metrics = aggregate(rows, len(evalset.items), len(errors))
+    held_out = [r for r in rows if r["split"] == "held_out"]
+    if held_out:
+        metrics["held_out"] = aggregate(held_out, sum(i.split == "held_out" for i in evalset.items),
+                                        sum(e["split"] == "held_out" for e in errors))
     return {"index": build, "questions": len(evalset.items), "answered_without_error": len(rows),
-            "errors": errors, "metrics": aggregate(rows, len(evalset.items), len(errors)), "rows": rows,
+            "errors": errors, "metrics": metrics, "rows": rows,
             "llm": answerer._llm(), "judge": judge.name}
 
 
@@ -91,7 +96,7 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
     search_ms = (time.perf_counter() - started) * 1000
     ranked = list(dict.fromkeys(hit.doc_id for hit in hits))  # documents in order of their best chunk
     gold = set(item.gold_doc_ids)
-    row: dict = {"id": item.id, "question": item.question, "answerable": item.answerable,
+    row: dict = {"id": item.id, "split": item.split, "question": item.question, "answerable": item.answerable,
                  "gold_doc_ids": item.gold_doc_ids, "retrieved_doc_ids": ranked, "search_ms": round(search_ms, 1)}
     if gold:
         row["retrieval"] = {**{f"hit@{n}": mx.hit_at_k(ranked, gold, n) for n in KS},
