@@ -35,13 +35,20 @@ def first_articles(n: int) -> list[dict]:
         return [json.loads(line) for line in islice(handle, n)]
 
 
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+LOAD_AT_START = _load()  # when the benchmark process started, before it loaded the machine itself
+
+
 def machine() -> dict:
     """What the figures were measured on."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = None
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load_1min_at_start": load}
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_1min_at_start": LOAD_AT_START, "load_1min_at_end": _load()}
 
 
 def record(name: str, figures: dict) -> Path:
