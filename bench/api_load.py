@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from common import QUESTIONS, ROOT, load_questions, record, rtqa_index
+from common import QUESTIONS, ROOT, record, rtqa_index
 
 
 def free_port() -> int:

@@ -63,7 +63,9 @@ class Answerer:
         evidence = self.checker.evidence(standalone, hits)
         timings["retrieve_ms"] = _ms(started)
         if not hits or evidence.best_relevance < self.settings.answer.min_relevance:
-            yield self._refusal(question, standalone, hits, timings, started)
+            refusal = self._refusal(question, standalone, hits, timings, started)
+            refusal.relevance = evidence.best_relevance
+            yield refusal
             return
 
         generating = time.perf_counter()
@@ -91,6 +93,7 @@ class Answerer:
             verdict.claim = claim
         timings["verify_ms"] = _ms(verifying)
         answer = self._cite(question, standalone, draft, verdicts, hits, timings, started)
+        answer.relevance = evidence.best_relevance
         yield answer
 
     def _cite(self, question: str, standalone: str, draft: str, verdicts: list[Verdict], hits: list[Hit],

@@ -125,6 +125,7 @@ class Answer:
     timings: dict
     standalone_question: str = ""
     draft: str = ""  # what the generator produced, before verification
+    relevance: float = 0.0  # how close the closest passage sentence came to the question (the gate's measure)
 
     def to_json(self) -> dict:
         """Exactly the contract fields."""

@@ -104,6 +104,19 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+def seed_index(directory: Path, embedder) -> Path:
+    """An index of seeds/ at `directory`, built in-process with the session's model (for server tests)."""
+    from rag.config import Settings
+    from rag.index import NewsIndex
+    from rag.ingest.pipeline import IngestPipeline
+
+    settings = Settings.load(env={})
+    settings.index_dir = directory
+    with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
+        IngestPipeline(index, progress=False).run([SEEDS])
+    return directory
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     import socket

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SEEDS, free_port, run_cli, running_server
+from conftest import free_port, run_cli, running_server, seed_index
 
 API_KEY = "test-key-7f3a"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -26,23 +26,16 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory, embedder):
     """Base URL of `rag serve` over an index of seeds/, with an API key and small limits."""
-    from rag.config import Settings
-    from rag.index import NewsIndex
-    from rag.ingest.pipeline import IngestPipeline
-
     folder = tmp_path_factory.mktemp("api")
-    settings = Settings.load(env={})
-    settings.index_dir = folder / "index"
-    with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
-        IngestPipeline(index, progress=False).run([SEEDS])
+    index_dir = seed_index(folder / "index", embedder)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"RAG_API_KEY": API_KEY, "RAG_LLM_THREADS": "1", "RAG_SERVER_MAX_BODY_MB": "1",
            "RAG_SERVER_MAX_UPLOAD_MB": "2", "RAG_SERVER_MAX_QUESTION_CHARS": "500",
            "RAG_SERVER_MAX_HISTORY_MESSAGES": "6", "RAG_SERVER_MAX_K": "20"}
-    with running_server(["serve", "--index", str(settings.index_dir), "--port", str(port)], f"{base}/healthz",
+    with running_server(["serve", "--index", str(index_dir), "--port", str(port)], f"{base}/healthz",
                         folder / "serve.log", env=env):
-        yield base, settings.index_dir
+        yield base, index_dir
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, running_server
+from conftest import ROOT, free_port, running_server, seed_index
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,18 +34,11 @@ def skip_or_fail(reason: str):
 @pytest.fixture(scope="module")
 def ui_url(tmp_path_factory, embedder):
     """`rag ui` serving an index of seeds/ on a free loopback port."""
-    from rag.config import Settings
-    from rag.index import NewsIndex
-    from rag.ingest.pipeline import IngestPipeline
-
     folder = tmp_path_factory.mktemp("ui")
-    settings = Settings.load(env={})
-    settings.index_dir = folder / "index"
-    with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
-        IngestPipeline(index, progress=False).run([SEEDS])
+    index_dir = seed_index(folder / "index", embedder)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    args = ["ui", "--index", str(settings.index_dir), "--port", str(port)]
+    args = ["ui", "--index", str(index_dir), "--port", str(port)]
     with running_server(args, url, folder / "ui.log", env={"RAG_LLM_THREADS": "1"}):
         yield url
 

@@ -105,8 +105,7 @@ def build_app(service: IndexService) -> gr.Blocks:
         return message, "", *list_documents(query), stats_markdown(), gr.update(choices=source_choices())
 
     def select_row(rows, event: gr.SelectData):
-        row = event.row_value if event.row_value is not None else None
-        return row[0] if row else ""
+        return event.row_value[0] if event.row_value else ""
 
     def stats_markdown() -> str:
         stats = service.index.stats()

@@ -183,7 +183,7 @@ def create_app(service: IndexService) -> FastAPI:
                                               filters=filters(request)))
         content = answer.answer + (sources_footer(answer) if limits.sources_footer else "")
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        citations = [c for c in answer.to_json()["citations"]]
+        citations = answer.to_json()["citations"]
         if request.stream:
             return StreamingResponse(completion_chunks(completion_id, created, request.model, content, citations,
                                                        answer.refused),

@@ -109,10 +109,9 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
     plain = answer.answer if not answer.refused else ""
     for citation in answer.citations:
         plain = plain.replace(MARKER.format(citation.n), "")
-    relevance = checker.evidence(item.question, answer.retrieved).best_relevance if answer.retrieved else 0.0
     citations = [{"n": c.n, "doc_id": c.doc_id, "quote": c.quote, "start": c.start, "end": c.end} for c in answer.citations]
     row.update({
-        "answer": answer.answer, "refused": answer.refused, "draft": answer.draft, "best_relevance": round(relevance, 4),
+        "answer": answer.answer, "refused": answer.refused, "draft": answer.draft, "best_relevance": round(answer.relevance, 4),
         "sentences": [{"text": s.text, "supported": s.supported, "score": s.score, "citations": s.citations}
                       for s in answer.sentences],
         "citations": citations, "timings": answer.timings,

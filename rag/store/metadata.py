@@ -163,19 +163,10 @@ class MetadataStore:
     def list_documents(self, offset: int = 0, limit: int = 50, query: str = "", source: str = "",
                        since: str = "", until: str = "") -> tuple[list[dict], int]:
         """One page of documents (newest first) matching a title/id substring, source and date range; and the total."""
-        clauses, params = [], []
+        clauses, params = _document_filters(since, until, source)
         if query:
             clauses.append("(title LIKE ? ESCAPE '\\' OR doc_id = ?)")
             params += ["%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", query]
-        if source:
-            clauses.append("source = ? COLLATE NOCASE")
-            params.append(source)
-        if since:
-            clauses.append("date >= ?")
-            params.append(since)
-        if until:
-            clauses.append("date <= ?")
-            params.append(until)
         where = " AND ".join(clauses) or "1"
         total = self.db.execute(f"SELECT count(*) FROM documents WHERE {where}", params).fetchone()[0]
         cursor = self.db.execute(
@@ -214,16 +205,7 @@ class MetadataStore:
 
     def filtered_chunk_ids(self, since: str | None, until: str | None, source: str | None) -> np.ndarray:
         """Chunk ids whose document matches a date range (inclusive, ISO dates) and source."""
-        clauses, params = [], []
-        if since:
-            clauses.append("d.date >= ?")
-            params.append(since)
-        if until:
-            clauses.append("d.date <= ?")
-            params.append(until)
-        if source:
-            clauses.append("d.source = ? COLLATE NOCASE")
-            params.append(source)
+        clauses, params = _document_filters(since, until, source, table="d.")
         where = " AND ".join(clauses) or "1"
         rows = self.db.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
@@ -272,3 +254,14 @@ class MetadataStore:
             part = values[offset:offset + 900]
             rows.extend(self.db.execute(sql.format(",".join("?" * len(part))), part).fetchall())
         return rows
+
+
+def _document_filters(since: str | None, until: str | None, source: str | None, table: str = "") -> tuple[list[str], list]:
+    """SQL conditions (and their parameters) on a document's date range (inclusive) and source."""
+    clauses, params = [], []
+    for condition, value in ((f"{table}date >= ?", since), (f"{table}date <= ?", until),
+                             (f"{table}source = ? COLLATE NOCASE", source)):
+        if value:
+            clauses.append(condition)
+            params.append(value)
+    return clauses, params
