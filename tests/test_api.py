@@ -327,3 +327,18 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(api):
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_backend_failing_mid_stream_ends_the_sse_with_an_error_event():
+    from rag.api.app import ask_events
+    from rag.llm.base import LLMError
+
+    def pieces():
+        yield " more"
+        raise LLMError("the endpoint closed the stream")
+
+    events = list(ask_events("The", pieces()))
+    assert events[0].startswith("event: token") and events[1].startswith("event: token")
+    assert events[-1].startswith("event: error\n")
+    assert json.loads(events[-1].split("data: ", 1)[1]) == {
+        "error": {"type": "llm_unavailable", "message": "the endpoint closed the stream"}}

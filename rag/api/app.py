@@ -349,8 +349,9 @@ def finish_schema(app: FastAPI, limits) -> dict:
         components[model.__name__].pop("$defs", None)
     # Each Server-Sent Event as an object {event, data}; `data` is JSON text (OpenAPI 3.2 style).
     events = {
-        "/v1/ask": _sse_event(["token", "answer"], {"anyOf": [{"$ref": "#/components/schemas/TokenEvent"},
-                                                              {"$ref": "#/components/schemas/AnswerResponse"}]}),
+        "/v1/ask": _sse_event(["token", "answer", "error"], {"anyOf": [{"$ref": "#/components/schemas/TokenEvent"},
+                                                                       {"$ref": "#/components/schemas/AnswerResponse"},
+                                                                       {"$ref": "#/components/schemas/ErrorResponse"}]}),
         "/v1/chat/completions": _sse_event(None, {"$ref": "#/components/schemas/ChatCompletionChunk"}, done=True),
     }
     for path, event in events.items():
@@ -421,12 +422,20 @@ def final_answer(pieces: Iterator) -> Answer:
 
 
 def ask_events(first, pieces: Iterator) -> Iterator[str]:
-    """SSE for /v1/ask: `token` events with draft text, then one `answer` event with the verified answer."""
-    for item in _chain(first, pieces):
-        if isinstance(item, Answer):
-            yield f"event: answer\ndata: {json.dumps(item.to_json(), ensure_ascii=False)}\n\n"
-        else:
-            yield f"event: token\ndata: {json.dumps({'text': item}, ensure_ascii=False)}\n\n"
+    """SSE for /v1/ask: `token` events with draft text, then one `answer` event with the verified answer.
+
+    A failure after the response has started (a remote LLM dropping mid-stream) ends the stream with
+    an `error` event carrying the usual error object, since the status code is already sent.
+    """
+    try:
+        for item in _chain(first, pieces):
+            if isinstance(item, Answer):
+                yield f"event: answer\ndata: {json.dumps(item.to_json(), ensure_ascii=False)}\n\n"
+            else:
+                yield f"event: token\ndata: {json.dumps({'text': item}, ensure_ascii=False)}\n\n"
+    except LLMError as exc:
+        error = {"error": {"type": "llm_unavailable", "message": str(exc)}}
+        yield f"event: error\ndata: {json.dumps(error, ensure_ascii=False)}\n\n"
 
 
 def _chain(first, rest: Iterator) -> Iterator:
