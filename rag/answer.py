@@ -125,14 +125,15 @@ class Answerer:
             refusal.sentences, refusal.draft = sentences, draft
             return refusal
         timings["total_ms"] = _ms(started)
-        return Answer(question, " ".join(parts), False, sentences, citations, hits, self._llm(), timings,
+        return Answer(question, " ".join(parts), False, sentences, citations, hits, self.llm_info(), timings,
                       standalone, draft)
 
     def _refusal(self, question: str, standalone: str, hits: list[Hit], timings: dict, started: float) -> Answer:
         timings["total_ms"] = _ms(started)
-        return Answer(question, REFUSAL, True, [], [], hits, self._llm(), timings, standalone)
+        return Answer(question, REFUSAL, True, [], [], hits, self.llm_info(), timings, standalone)
 
-    def _llm(self) -> dict:
+    def llm_info(self) -> dict:
+        """Which generator answers: {"backend", "model"} (the `llm` field of an answer)."""
         return {"backend": self.generator.backend, "model": self.generator.model}
 
 

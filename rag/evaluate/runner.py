@@ -85,7 +85,7 @@ def run_questions(evalset: EvalSet, settings: Settings, embedder: Embedder, judg
                                         sum(e["split"] == "held_out" for e in errors))
     return {"index": build, "questions": len(evalset.items), "answered_without_error": len(rows),
             "errors": errors, "metrics": metrics, "rows": rows,
-            "llm": answerer._llm(), "judge": judge.name}
+            "llm": answerer.llm_info(), "judge": judge.name}
 
 
 def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, checker: GroundingChecker,
