@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[llamacpp,test]"
+	$(BIN)/pip install -q -e ".[llamacpp,milvus,distributed,test]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from rag.config import LLM_BACKENDS, ConfigError, Settings
+from rag.config import LLM_BACKENDS, STORE_BACKENDS, ConfigError, Settings
 from rag.embedding import EmbeddingModelError
 from rag.index import IndexError as RagIndexError
 from rag.llm.base import LLMError
@@ -20,9 +20,12 @@ from rag.prompt import PromptTooLongError
 from rag.index import NewsIndex
 from rag.ingest import FieldMap
 from rag.retrieve import QueryError, Retriever, SearchFilters
+from rag.store.milvus import MilvusStoreError
+from rag.ingest.distributed import DistributedError
 from rag.types import Answer, Hit
 
-USER_ERRORS = (ConfigError, RagIndexError, QueryError, EmbeddingModelError, LLMError, PromptTooLongError)
+USER_ERRORS = (ConfigError, RagIndexError, QueryError, EmbeddingModelError, LLMError, PromptTooLongError,
+               MilvusStoreError, DistributedError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", help="index directory (default: $RAG_INDEX or index/)")
     common.add_argument("--config", help="TOML config file (default: $RAG_CONFIG or ./rag.toml)")
+    common.add_argument("--store", choices=STORE_BACKENDS, help="vector store (default: store.backend, faiss)")
+    common.add_argument("--milvus-uri", metavar="URI",
+                        help="milvus-lite folder (*.db) or server URL (default: INDEX/milvus.db)")
+    common.add_argument("--milvus-collection", metavar="NAME", help="Milvus collection (default newsrag_chunks)")
 
     parser = argparse.ArgumentParser(prog="rag", description="Search and ask a news corpus, with citations.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when stderr is a terminal)")
     ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    ingest.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="read, chunk and embed on Ray Data workers: a local runtime, or the cluster at ADDRESS")
 
     search = commands.add_parser("search", parents=[common], help="hybrid search; no QUERY starts a prompt")
     search.add_argument("query", nargs="?", metavar="QUERY")
@@ -102,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load(args.config)
         if args.index:
             settings.index_dir = Path(args.index)
+        store = {"backend": args.store, "milvus_uri": args.milvus_uri, "milvus_collection": args.milvus_collection}
+        settings.update({"store": {name: value for name, value in store.items() if value}}, origin="command line")
         return COMMANDS[args.command](args, settings)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -118,8 +129,14 @@ def cmd_ingest(args, settings: Settings) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     missing = [p for p in args.paths if not Path(p).exists()]
+    existing = [p for p in args.paths if Path(p).exists()]
     with NewsIndex(settings, writable=True, create=True) as index:
-        report = IngestPipeline(index, fields, progress=args.progress).run([p for p in args.paths if Path(p).exists()])
+        if args.ray is None:
+            report = IngestPipeline(index, fields, progress=args.progress).run(existing)
+        else:
+            from rag.ingest.distributed import RayIngestPipeline
+
+            report = RayIngestPipeline(index, fields, args.progress, address=args.ray or None).run(existing)
     for path in missing:
         report.issues.insert(0, _missing(path))
     for issue in report.issues:
@@ -341,7 +358,9 @@ def cmd_stats(args, settings: Settings) -> int:
     print(f"documents:  {stats['documents']}  chunks: {stats['chunks']}  files: {stats['files']}")
     print(f"dates:      {stats['first_date'] or '-'} .. {stats['last_date'] or '-'}")
     print(f"model:      {stats['embedding_model']} ({stats['dimension']}-d)")
-    print(f"vectors:    {stats['vector_index']}")
+    store = stats["store"]
+    where = f"{store['uri']}, collection {store['collection']}" if store["backend"] == "milvus" else store["file"]
+    print(f"vectors:    {stats['vector_index']} ({where}); BM25: {stats['lexical']}")
     print(f"size:       {stats['size_bytes'] / 1e6:.1f} MB")
     top = ", ".join(f"{name or '(none)'} {n}" for name, n in stats["top_sources"].items())
     print(f"sources:    {top or '-'}")

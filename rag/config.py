@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 LLM_BACKENDS = ("llamacpp", "openai", "transformers", "extractive")
 BUNDLED_FORMATS = ("f16", "q8_0", "q4_0", "q4_1")
+STORE_BACKENDS = ("faiss", "milvus")
+LEXICAL_BACKENDS = ("auto", "local", "store")
 
 
 class ConfigError(ValueError):
@@ -50,6 +52,16 @@ class ChunkingSettings:
 class StoreSettings:
     """The vector index and how it is written."""
 
+    # faiss: a file in the index directory (no set-up). milvus: a Milvus collection, either a
+    # milvus-lite folder (a path ending in .db; default <index>/milvus.db) or a server URL.
+    backend: str = "faiss"
+    milvus_uri: str = ""
+    milvus_collection: str = "newsrag_chunks"
+    milvus_token_env: str = "MILVUS_TOKEN"  # the variable holding "user:password" or an API key
+    milvus_index: str = "AUTOINDEX"  # FLAT, HNSW, IVF_FLAT, ... as the server supports
+    # BM25: "local" = bm25s files in the index directory; "store" = the vector store's own full-text
+    # search (Milvus BM25); "auto" = the store's own when it has one.
+    lexical: str = "auto"
     # Exact (Flat) search up to this many vectors, HNSW above it.
     ann_threshold: int = 20000
     hnsw_m: int = 32
@@ -59,6 +71,16 @@ class StoreSettings:
     # store commits every batch, and a stale FAISS/BM25 file is brought up to date when the index opens.
     checkpoint_seconds: float = 120.0
     commit_every_docs: int = 128
+
+
+@dataclass
+class DistributedSettings:
+    """`rag ingest --ray`: Ray Data workers read, chunk and embed; the driver writes the index."""
+
+    ray_address: str = ""  # "" starts a local Ray runtime; "auto" or ray://host:10001 joins a cluster
+    workers: int = 0  # embedding workers (one model each); 0 = one per CPU Ray offers
+    cpus_per_worker: int = 1  # CPUs (and torch threads) each embedding worker uses
+    batch_docs: int = 16  # documents a worker chunks and embeds in one call (~150-300 chunks)
 
 
 @dataclass
@@ -153,6 +175,7 @@ class Settings:
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    distributed: DistributedSettings = field(default_factory=DistributedSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
@@ -208,6 +231,12 @@ class Settings:
             (0 <= self.chunking.min_tokens < self.chunking.max_tokens, "chunking.min_tokens must be in [0, max_tokens)"),
             (self.store.ann_threshold >= 0, "store.ann_threshold must be >= 0"),
             (self.store.commit_every_docs > 0, "store.commit_every_docs must be > 0"),
+            (self.distributed.workers >= 0 and self.distributed.cpus_per_worker > 0 and self.distributed.batch_docs > 0,
+             "distributed.workers must be >= 0, cpus_per_worker and batch_docs > 0"),
+            (self.store.backend in STORE_BACKENDS, f"store.backend must be one of {', '.join(STORE_BACKENDS)}"),
+            (self.store.lexical in LEXICAL_BACKENDS, f"store.lexical must be one of {', '.join(LEXICAL_BACKENDS)}"),
+            (self.store.lexical != "store" or self.store.backend != "faiss",
+             "store.lexical = store needs a store with its own full-text search (milvus)"),
             (self.retrieval.k > 0, "retrieval.k must be > 0"),
             (self.retrieval.candidates > 0, "retrieval.candidates must be > 0"),
             (self.retrieval.recency_half_life_days > 0, "retrieval.recency_half_life_days must be > 0"),

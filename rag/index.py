@@ -1,22 +1,26 @@
 """The index directory: SQLite metadata (the truth), FAISS vectors and BM25 (caches), and a manifest.
 
 Layout of `index/`:
-    manifest.json     embedding model, dimension, chunker settings, counts, index type, times
+    manifest.json     embedding model, dimension, chunker settings, vector store, counts, times
     metadata.sqlite   documents, chunks with their vectors, ingested files (WAL, one transaction a batch)
-    vectors.faiss     the vector index over chunk ids
-    bm25/             the BM25 index and the chunk ids it covers
+    vectors.faiss     the vector index over chunk ids (store.backend = faiss)
+    milvus.db/        the milvus-lite collection (store.backend = milvus with no server URI)
+    bm25/             the BM25 index and the chunk ids it covers (unless Milvus does BM25)
     .lock             held by the one process allowed to write
 
-Every write commits to SQLite first. FAISS and BM25 are saved at checkpoints; when the process dies
-between the two, the next open finds the caches' id sets differ from SQLite's and repairs them from
-the stored vectors and texts, so a killed ingest loses nothing that was committed.
+Every write commits to SQLite first. The vector store and BM25 follow: FAISS and BM25 files are saved
+at checkpoints, Milvus persists each write. When the process dies in between, the next open finds the
+store's id set differs from SQLite's and repairs it from the stored vectors and texts, so a killed
+ingest loses nothing that was committed.
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -27,11 +31,14 @@ import numpy as np
 from rag.chunking import Chunker
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.store import BM25Index, FaissStore, MetadataStore
+from rag.store import BM25Index, FaissStore, MetadataStore, VectorStore
+from rag.store.milvus import StoreRecord
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 1
 MANIFEST, METADATA, VECTORS, BM25_DIR, LOCK = "manifest.json", "metadata.sqlite", "vectors.faiss", "bm25", ".lock"
+MILVUS_LITE = "milvus.db"
+REPAIR_BATCH = 5000  # chunks re-added per step when a vector store is repaired from SQLite
 
 
 class IndexError(RuntimeError):  # noqa: A001 - the index's own error, shadowing the builtin is deliberate
@@ -72,6 +79,7 @@ class NewsIndex:
         self._lock_handle = self._lock() if writable else None
         self.manifest = self._read_manifest() if manifest_path.is_file() else None
         self._check_model()
+        self._check_store()
         self.metadata = MetadataStore(self.directory / METADATA)
         self._bm25_stale = False
         self._vectors_dirty = False
@@ -109,6 +117,33 @@ class NewsIndex:
                 "Use that model (RAG_EMBEDDING_MODEL) or a new --index directory."
             )
 
+    def _check_store(self) -> None:
+        """The vectors live where the index was created; another backend would find none."""
+        if self.settings.store.backend == "milvus" and importlib.util.find_spec("pymilvus") is None:
+            raise IndexError('store.backend = milvus needs pymilvus: pip install -e ".[milvus]"')
+        if self.manifest is None:
+            return
+        built_with = self.manifest.get("store", {}).get("backend", "faiss")
+        if built_with != self.settings.store.backend:
+            where = self.manifest.get("store", {}).get("uri")
+            hint = f" --milvus-uri {where}" if where else ""
+            raise IndexError(
+                f"{self.directory}/ keeps its vectors in {built_with}, but store.backend is "
+                f"{self.settings.store.backend!r}: pass --store {built_with}{hint} (or RAG_STORE_BACKEND)"
+            )
+
+    @property
+    def milvus_uri(self) -> str:
+        """The configured Milvus URI, or the milvus-lite folder inside the index directory."""
+        return self.settings.store.milvus_uri or str(self.directory / MILVUS_LITE)
+
+    @property
+    def store_description(self) -> dict:
+        """Which vector store holds this index's vectors (recorded in the manifest)."""
+        if self.settings.store.backend == "milvus":
+            return {"backend": "milvus", "uri": self.milvus_uri, "collection": self.settings.store.milvus_collection}
+        return {"backend": "faiss", "file": VECTORS}
+
     @cached_property
     def embedder(self) -> Embedder:
         """The embedding model (loaded on first use)."""
@@ -132,26 +167,105 @@ class NewsIndex:
         return int(self.manifest["dimension"]) if self.manifest else self.embedder.dimension
 
     @cached_property
-    def vectors(self) -> FaissStore:
-        """The FAISS store, reconciled with the metadata store."""
-        path = self.directory / VECTORS
-        store = None
-        if path.is_file():
-            try:
-                store = FaissStore.load(path, self.dimension, self.settings.store)
-            except (RuntimeError, ValueError):
-                store = None  # damaged or foreign file: rebuilt from SQLite below
-        store = store or FaissStore(self.dimension, self.settings.store)
-        truth, cached = self.metadata.chunk_ids(), store.all_ids()
+    def vectors(self) -> VectorStore:
+        """The configured vector store, reconciled with the metadata store."""
+        store = self._open_milvus() if self.settings.store.backend == "milvus" else self._open_faiss()
+        if store.filters_natively and not self.writable:
+            self._repair_if_no_writer(store)
+        elif self._reconcile(store, self.metadata):
+            self._vectors_dirty = True
+        return store
+
+    def _reconcile(self, store: VectorStore, metadata: MetadataStore) -> bool:
+        """Make the store hold exactly the chunk ids `metadata` holds; whether anything changed."""
+        truth, cached = metadata.chunk_ids(), store.all_ids()
         missing = np.setdiff1d(truth, cached, assume_unique=True)
         extra = np.setdiff1d(cached, truth, assume_unique=True)
         if len(extra):
             store.remove(extra)
-        if len(missing):
-            store.add(missing, self.metadata.vectors(missing, self.dimension))
-        if len(missing) or len(extra):
-            self._vectors_dirty = True
-        return store
+        for start in range(0, len(missing), REPAIR_BATCH):
+            ids = missing[start:start + REPAIR_BATCH]
+            store.add(ids, metadata.vectors(ids, self.dimension), self._store_records(ids, metadata))
+        return bool(len(missing) or len(extra))
+
+    def _repair_if_no_writer(self, store: VectorStore) -> None:
+        """Repair a shared, live store (Milvus) from a reader only while no writer exists.
+
+        A writer commits SQLite before it writes the store, so a reader's view (possibly pinned to an
+        older moment) could make its new vectors look extra. Under the writer lock, with a fresh
+        connection that sees every commit, the comparison is exact.
+        """
+        try:
+            handle = self._lock()
+        except (IndexError, OSError):
+            return  # a writer holds it (and repairs), or the folder is read-only to us
+        try:
+            fresh = MetadataStore(self.directory / METADATA)
+            try:
+                self._reconcile(store, fresh)
+            finally:
+                fresh.close()
+        finally:
+            handle.close()
+
+    def _open_faiss(self) -> FaissStore:
+        path = self.directory / VECTORS
+        if path.is_file():
+            try:
+                return FaissStore.load(path, self.dimension, self.settings.store)
+            except (RuntimeError, ValueError):
+                pass  # damaged or foreign file: rebuilt from SQLite by the caller
+        return FaissStore(self.dimension, self.settings.store)
+
+    def _open_milvus(self):
+        from rag.store.milvus import MilvusStore, MilvusStoreError
+
+        try:
+            return MilvusStore(self.milvus_uri, self.dimension, self.settings.store, owner=self.index_id)
+        except MilvusStoreError as exc:
+            raise IndexError(str(exc)) from exc
+
+    @cached_property
+    def index_id(self) -> str:
+        """This index's identity (recorded in the manifest; Milvus collections carry it too)."""
+        return (self.manifest or {}).get("index_id") or f"newsrag-{uuid.uuid4().hex}"
+
+    def _store_records(self, chunk_ids: np.ndarray, metadata: MetadataStore) -> list[StoreRecord] | None:
+        """Date, source and lexical text of stored chunks, for stores that keep them."""
+        if self.settings.store.backend != "milvus":
+            return None
+        rows = metadata.chunks_by_id(chunk_ids)
+        return [
+            StoreRecord(rows[int(i)].date, rows[int(i)].source, self.chunker.embedding_text(rows[int(i)].title, rows[int(i)].text))
+            for i in chunk_ids
+        ]
+
+    @property
+    def lexical_in_store(self) -> bool:
+        """Whether BM25 runs inside the vector store rather than from the local bm25/ files."""
+        lexical = self.settings.store.lexical
+        return self.settings.store.backend == "milvus" and lexical in ("auto", "store")
+
+    def dense_search(self, vector: np.ndarray, k: int, filters=None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, cosine) among chunks matching `filters` (a SearchFilters or None)."""
+        store = self.vectors
+        if store.filters_natively:
+            return store.search(vector, k, filters if filters is not None and filters.active else None)
+        allowed = self._allowed(filters)
+        return [] if allowed is not None and len(allowed) == 0 else store.search(vector, k, allowed)
+
+    def lexical_search(self, query: str, k: int, filters=None) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) among chunks matching `filters`."""
+        if self.lexical_in_store:
+            return self.vectors.search_text(query, k, filters if filters is not None and filters.active else None)
+        allowed = self._allowed(filters)
+        return [] if allowed is not None and len(allowed) == 0 else self.bm25.search(query, k, allowed)
+
+    def _allowed(self, filters) -> np.ndarray | None:
+        """Chunk ids matching the filters, from SQLite (for stores that keep only vectors)."""
+        if filters is None or not filters.active:
+            return None
+        return self.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
 
     @cached_property
     def bm25(self) -> BM25Index:
@@ -166,6 +280,12 @@ class NewsIndex:
             self._bm25_stale = True  # built, not yet saved
         return index
 
+    def warm(self) -> None:
+        """Load the vector store and the lexical index now rather than in the first query."""
+        self.vectors
+        if not self.lexical_in_store:
+            self.bm25
+
     def _build_bm25(self) -> BM25Index:
         ids, texts = [], []
         for chunk_id, title, text in self.metadata.chunk_texts():
@@ -174,8 +294,13 @@ class NewsIndex:
         return BM25Index.build(ids, texts)
 
     # -- writing ------------------------------------------------------------------------------
-    def add_documents(self, documents: list[Document]) -> BatchResult:
-        """Store new and changed documents (one transaction); unchanged ones cost nothing."""
+    def add_documents(self, documents: list[Document], prepared: dict[str, tuple[list[Chunk], np.ndarray]] | None = None) -> BatchResult:
+        """Store new and changed documents (one transaction); unchanged ones cost nothing.
+
+        `prepared` maps doc ids to chunks and vectors computed elsewhere (Ray workers), with this
+        index's chunker and model; those documents skip chunking and embedding here.
+        """
+        prepared = prepared or {}
         self._require_writable()
         result = BatchResult()
         latest: dict[str, Document] = {}
@@ -194,12 +319,13 @@ class NewsIndex:
                 result.duplicates.append(holder[digest])
             else:
                 (result.replaced if doc_id in stored else result.added).append(doc_id)
-                to_write.append((document, self.chunker.run(document)))
+                chunks = prepared[doc_id][0] if doc_id in prepared else self.chunker.run(document)
+                to_write.append((document, chunks))
                 holder[digest] = doc_id
         if not to_write:
             return result
         texts = [self.chunker.embedding_text(c.title, c.text) for _, chunks in to_write for c in chunks]
-        vectors = self.embedder.encode(texts)
+        vectors = self._embed(to_write, texts, prepared)
         self._ensure_manifest()
         store = self.vectors  # reconcile before this batch changes SQLite
         with self.metadata.transaction():
@@ -208,12 +334,37 @@ class NewsIndex:
             for document, chunks in to_write:
                 new_ids += self.metadata.insert_document(document, chunks, vectors[offset:offset + len(chunks)])
                 offset += len(chunks)
+        records = None
+        if store.filters_natively:
+            owners = [document for document, chunks in to_write for _ in chunks]
+            records = [StoreRecord(owner.date, owner.source, text) for owner, text in zip(owners, texts)]
         store.remove(old_ids)
-        store.add(np.asarray(new_ids, dtype=np.int64), vectors)
+        store.add(np.asarray(new_ids, dtype=np.int64), vectors, records)
         self._vectors_dirty = self._bm25_stale = True
         result.chunks = len(texts)
         result.tokens = sum(c.n_tokens for _, chunks in to_write for c in chunks)
         return result
+
+    def _embed(self, to_write: list[tuple[Document, list[Chunk]]], texts: list[str],
+               prepared: dict[str, tuple[list[Chunk], np.ndarray]]) -> np.ndarray:
+        """Vectors for every chunk of `to_write` in order: prepared ones as given, the rest encoded here."""
+        if not prepared:
+            return self.embedder.encode(texts)
+        parts, offset, pending = [], 0, []  # pending: (part position, text slice) still to encode
+        for document, chunks in to_write:
+            if document.doc_id in prepared:
+                parts.append(np.asarray(prepared[document.doc_id][1], dtype=np.float32).reshape(len(chunks), self.dimension))
+            else:
+                pending.append((len(parts), texts[offset:offset + len(chunks)]))
+                parts.append(None)
+            offset += len(chunks)
+        if pending:
+            encoded = self.embedder.encode([t for _, slice_ in pending for t in slice_])
+            start = 0
+            for position, slice_ in pending:
+                parts[position] = encoded[start:start + len(slice_)]
+                start += len(slice_)
+        return np.concatenate(parts) if parts else np.zeros((0, self.dimension), np.float32)
 
     def create_empty(self) -> None:
         """Write a new index's manifest before any document, so it can be opened read-only."""
@@ -238,10 +389,11 @@ class NewsIndex:
         from SQLite anyway if the process dies before the final checkpoint.
         """
         self._require_writable()
-        if self._vectors_dirty or "vectors" in self.__dict__ and not (self.directory / VECTORS).exists():
+        faiss_file_missing = self.settings.store.backend == "faiss" and not (self.directory / VECTORS).exists()
+        if self._vectors_dirty or "vectors" in self.__dict__ and faiss_file_missing:
             self.vectors.save(self.directory / VECTORS)
             self._vectors_dirty = False
-        if self._bm25_stale and lexical:
+        if self._bm25_stale and lexical and not self.lexical_in_store:
             self.__dict__["bm25"] = self._build_bm25()
             self.bm25.save(self.directory / BM25_DIR)
             self._bm25_stale = False
@@ -253,6 +405,8 @@ class NewsIndex:
         if self.writable:
             self.checkpoint()
         self.metadata.close()
+        if "vectors" in self.__dict__ and hasattr(self.vectors, "close"):
+            self.vectors.close()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
@@ -274,6 +428,7 @@ class NewsIndex:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.manifest = {
             "format": FORMAT_VERSION,
+            "index_id": self.index_id,
             "embedding_model": self.settings.embedding.model,
             "dimension": self.embedder.dimension,
             "embedding_max_seq_length": self.embedder.max_tokens,
@@ -283,6 +438,7 @@ class NewsIndex:
                 "tokenizer": "tiktoken cl100k_base",
                 "embed_title": self.chunker.embed_title,
             },
+            "store": self.store_description,
             "created_at": now,
         }
         self._write_manifest()
@@ -310,6 +466,8 @@ class NewsIndex:
             "embedding_model": manifest.get("embedding_model", self.settings.embedding.model),
             "dimension": manifest.get("dimension"),
             "vector_index": self.vectors.kind,
+            "store": self.store_description,
+            "lexical": "milvus" if self.lexical_in_store else "bm25s",
             "chunking": manifest.get("chunking"),
             "size_bytes": size,
             "created_at": manifest.get("created_at"),

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank, with filters.
+"""Hybrid retrieval: dense (FAISS or Milvus) and BM25 candidates fused by reciprocal rank, with filters.
 
 Filters (date range, source) restrict both retrievers to the matching chunks before ranking, so a
 selective filter still returns k results. Reciprocal rank fusion needs no score calibration between
@@ -70,14 +70,9 @@ class Retriever:
         if k < 1:
             raise QueryError("k must be at least 1")
         filters = filters or SearchFilters()
-        allowed = None
-        if filters.active:
-            allowed = self.index.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
-            if len(allowed) == 0:
-                return []
         depth = max(self.settings.candidates, k)
-        dense = self.index.vectors.search(self.index.embedder.encode_query(query), depth, allowed)
-        lexical = self.index.bm25.search(query, depth, allowed)
+        dense = self.index.dense_search(self.index.embedder.encode_query(query), depth, filters)
+        lexical = self.index.lexical_search(query, depth, filters)
         fused = self._fuse(dense, lexical)
         rows = self.index.metadata.chunks_by_id(fused)
         if favour_recent:

@@ -157,7 +157,7 @@ class IndexService:
         # SQLite reads are pinned to this moment, and FAISS/BM25 are reconciled with exactly that state,
         # so every read of the snapshot agrees even while a writer commits batches.
         snapshot.metadata.pin()
-        snapshot.vectors, snapshot.bm25  # load both now, not in the first query after the swap
+        snapshot.warm()  # load the vectors and BM25 now, not in the first query after the swap
         return snapshot
 
     def _manifest_mtime(self) -> float:

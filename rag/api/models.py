@@ -292,6 +292,8 @@ class StatsResponse(BaseModel):
     embedding_model: str
     dimension: int | None
     vector_index: str
+    store: dict[str, str] = Field(description="where the vectors live: backend faiss (file) or milvus (uri, collection)")
+    lexical: str = Field(description="bm25s (local files) or milvus (full-text search inside Milvus)")
     chunking: dict[str, Any] | None
     size_bytes: int
     created_at: str | None

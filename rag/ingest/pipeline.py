@@ -13,9 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from rag.index import BatchResult, NewsIndex
 from rag.ingest import FieldMap, iter_files, load_file, parse
-from rag.types import Document, IngestIssue
+from rag.ingest.base import ReadItem
+from rag.types import Chunk, Document, IngestIssue
+
+
+@dataclass
+class PreparedDocument:
+    """A document already chunked and embedded elsewhere (a Ray worker), ready to store."""
+
+    document: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray
 
 
 @dataclass
@@ -78,6 +90,8 @@ class IngestReport:
 class IngestPipeline:
     """Reads files into an index opened for writing."""
 
+    label = "ingest"  # the progress bar's name
+
     def __init__(self, index: NewsIndex, fields: FieldMap | None = None, progress: bool | None = None):
         self.index = index
         self.fields = fields or FieldMap()
@@ -92,16 +106,20 @@ class IngestPipeline:
 
         report = IngestReport()
         started = self._last_checkpoint = time.perf_counter()
-        bar = tqdm(unit="doc", desc="ingest", disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(unit="doc", desc=self.label, disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         try:
-            for path in iter_files(paths):
-                report.files += 1
-                self._ingest_file(path, report, bar, started)
+            self._ingest_all(paths, report, bar, started)
         finally:
             bar.close()
             self.index.checkpoint()
             report.seconds = time.perf_counter() - started
         return report
+
+    def _ingest_all(self, paths: Iterable[str | Path], report: IngestReport, bar, started: float) -> None:
+        """Each file in turn, in this process."""
+        for path in iter_files(paths):
+            report.files += 1
+            self._ingest_file(path, report, bar, started)
 
     def _ingest_file(self, path: Path, report: IngestReport, bar, started: float) -> None:
         key = str(path.resolve())
@@ -110,28 +128,44 @@ class IngestPipeline:
         except ValueError as exc:
             report.issues.append(IngestIssue(str(path), str(exc)))
             return
-        previous = self.index.metadata.file_record(key)
-        if previous and previous[0] == source.sha256:
-            report.files_unchanged += 1
-            report.unchanged += len(previous[1])
-            bar.update(len(previous[1]))
+        if self._unchanged(key, source.sha256, report, bar):
             return
+        self._ingest_items(key, source.sha256, parse(source, self.fields), report, bar, started)
+
+    def _unchanged(self, key: str, sha256: str, report: IngestReport, bar) -> bool:
+        """Count a file whose bytes were ingested whole before; whether it was one."""
+        previous = self.index.metadata.file_record(key)
+        if not (previous and previous[0] == sha256):
+            return False
+        report.files_unchanged += 1
+        report.unchanged += len(previous[1])
+        bar.update(len(previous[1]))
+        return True
+
+    def _ingest_items(self, key: str, sha256: str, items: Iterable[ReadItem | PreparedDocument],
+                      report: IngestReport, bar, started: float) -> None:
+        """Commit one file's documents in batches, record the file, and drop what it no longer holds."""
+        previous = self.index.metadata.file_record(key)
         doc_ids: list[str] = []
         issues_before, added_before = len(report.issues), report.added
         batch: list[Document] = []
-        for item in parse(source, self.fields):
+        prepared: dict = {}
+        for item in items:
             if isinstance(item, IngestIssue):
                 report.issues.append(item)
                 continue
+            if isinstance(item, PreparedDocument):
+                prepared[item.document.doc_id] = (item.chunks, item.vectors)
+                item = item.document
             batch.append(item)
             if len(batch) >= self.batch_size:
-                doc_ids += self._commit(batch, report, bar, started)
-                batch = []
-        doc_ids += self._commit(batch, report, bar, started)
+                doc_ids += self._commit(batch, report, bar, started, prepared)
+                batch, prepared = [], {}
+        doc_ids += self._commit(batch, report, bar, started, prepared)
         # A file read with problems keeps no hash, so a re-run parses it again and re-reports them.
         clean = len(report.issues) == issues_before
         with self.index.metadata.transaction():
-            self.index.metadata.record_file(key, source.sha256 if clean else "", doc_ids)
+            self.index.metadata.record_file(key, sha256 if clean else "", doc_ids)
         if previous:
             removed = self._remove_stale(set(previous[1]) - set(doc_ids))
             # A document that changed and got a new content-hash id still replaced its old version.
@@ -140,10 +174,10 @@ class IngestPipeline:
                 report.added - pairs, report.replaced + pairs, report.removed + removed - pairs
             )
 
-    def _commit(self, batch: list[Document], report: IngestReport, bar, started: float) -> list[str]:
+    def _commit(self, batch: list[Document], report: IngestReport, bar, started: float, prepared: dict | None = None) -> list[str]:
         if not batch:
             return []
-        result = self.index.add_documents(batch)
+        result = self.index.add_documents(batch, prepared)
         report.add(result)
         # Checked per batch, not per file: one large file (a 19k-article .jsonl.gz) is a long ingest too.
         if time.perf_counter() - self._last_checkpoint > self.checkpoint_seconds:

@@ -1,4 +1,4 @@
-"""The vector-store contract: what the index needs from any backend (FAISS today, others by config)."""
+"""The vector-store contract: what the index needs from any backend (FAISS or Milvus, chosen by config)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,29 @@ import numpy as np
 
 
 class VectorStore(Protocol):
-    """Vectors keyed by int64 chunk ids, searched by inner product (cosine on unit vectors)."""
+    """Vectors keyed by int64 chunk ids, searched by inner product (cosine on unit vectors).
+
+    Filters reach a store in one of two forms. A store that keeps each chunk's date and source
+    (`filters_natively = True`, Milvus) gets the SearchFilters and applies them itself; one that keeps
+    only vectors (FAISS) gets `allowed`, the chunk ids the metadata store says match.
+    """
 
     kind: str  # the index type in use, for stats and the manifest
+    filters_natively: bool
+    has_text_search: bool  # whether search_text() (the store's own BM25) exists
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors under these ids."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, records: list | None = None) -> None:
+        """Add (or overwrite) vectors under these ids; `records` are StoreRecords, one per id,
+        for stores that keep date, source and text."""
 
     def remove(self, ids: np.ndarray) -> None:
         """Remove these ids; unknown ids are ignored."""
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The k nearest (id, score) pairs, best first, optionally among `allowed` ids only."""
+    def search(self, query: np.ndarray, k: int, allowed=None) -> list[tuple[int, float]]:
+        """The k nearest (id, score) pairs, best first, restricted by `allowed` (see above)."""
+
+    def all_ids(self) -> np.ndarray:
+        """Every stored id, including any the store has only marked deleted."""
 
     def ids(self) -> np.ndarray:
         """Every live id."""
@@ -29,4 +40,4 @@ class VectorStore(Protocol):
         """Number of live vectors."""
 
     def save(self, path: Path) -> None:
-        """Write atomically to `path`."""
+        """Make every change durable (FAISS: write atomically to `path`)."""

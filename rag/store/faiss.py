@@ -28,6 +28,9 @@ def _faiss():
 class FaissStore:
     """A FAISS index that picks its own type by size; see the module docstring."""
 
+    filters_natively = False  # search() takes the allowed ids the metadata store computed
+    has_text_search = False
+
     def __init__(self, dimension: int, settings: StoreSettings | None = None, index=None):
         self.dimension = dimension
         self.settings = settings or StoreSettings()
@@ -73,8 +76,8 @@ class FaissStore:
         """Number of live vectors."""
         return int(self.index.ntotal) - len(self.tombstones)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors; switches to HNSW when the threshold is crossed."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, records: list | None = None) -> None:
+        """Add vectors (`records` are not needed here); switches to HNSW when the threshold is crossed."""
         if len(ids) == 0:
             return
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))

@@ -216,6 +216,10 @@ class MetadataStore:
         row = self.db.execute("SELECT sha256, doc_ids FROM files WHERE path = ?", (path,)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
+    def file_hashes(self) -> dict[str, str]:
+        """path -> sha256 of every completely ingested file (the skip list for distributed workers)."""
+        return dict(self.db.execute("SELECT path, sha256 FROM files WHERE sha256 != ''"))
+
     def record_file(self, path: str, sha256: str, doc_ids: list[str]) -> None:
         """Remember a completely ingested file."""
         self.db.execute(
