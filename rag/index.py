@@ -39,6 +39,7 @@ FORMAT_VERSION = 1
 MANIFEST, METADATA, VECTORS, BM25_DIR, LOCK = "manifest.json", "metadata.sqlite", "vectors.faiss", "bm25", ".lock"
 MILVUS_LITE = "milvus.db"
 REPAIR_BATCH = 5000  # chunks re-added per step when a vector store is repaired from SQLite
+STORE_PENDING = "store_write_pending"  # metadata state: a batch is in SQLite but maybe not in Milvus yet
 
 
 class IndexError(RuntimeError):  # noqa: A001 - the index's own error, shadowing the builtin is deliberate
@@ -169,11 +170,13 @@ class NewsIndex:
     @cached_property
     def vectors(self) -> VectorStore:
         """The configured vector store, reconciled with the metadata store."""
-        store = self._open_milvus() if self.settings.store.backend == "milvus" else self._open_faiss()
-        if store.filters_natively and not self.writable:
-            self._repair_if_no_writer(store)
-        elif self._reconcile(store, self.metadata):
-            self._vectors_dirty = True
+        if self.settings.store.backend != "milvus":
+            store = self._open_faiss()
+            if self._reconcile(store, self.metadata):
+                self._vectors_dirty = True
+            return store
+        store = self._open_milvus()
+        self._repair_shared_store(store)
         return store
 
     def _reconcile(self, store: VectorStore, metadata: MetadataStore) -> bool:
@@ -188,25 +191,36 @@ class NewsIndex:
             store.add(ids, metadata.vectors(ids, self.dimension), self._store_records(ids, metadata))
         return bool(len(missing) or len(extra))
 
-    def _repair_if_no_writer(self, store: VectorStore) -> None:
-        """Repair a shared, live store (Milvus) from a reader only while no writer exists.
+    def _repair_shared_store(self, store: VectorStore) -> None:
+        """Bring a shared, live store (Milvus) in step with SQLite after a writer died mid-batch.
 
-        A writer commits SQLite before it writes the store, so a reader's view (possibly pinned to an
-        older moment) could make its new vectors look extra. Under the writer lock, with a fresh
-        connection that sees every commit, the comparison is exact.
+        Writers flag STORE_PENDING in the same transaction as a batch and clear it once the store
+        has the batch, so a clear flag and equal counts mean nothing to do (no scan of the ids).
+        Otherwise the repair runs under the writer lock, with a fresh connection that sees every
+        commit: a reader's view may be pinned to an older moment, and "repairing" from it would
+        delete a live writer's new vectors. A reader skips the repair while a writer holds the lock
+        (the writer repairs when it opens).
         """
+        def out_of_step(metadata: MetadataStore) -> bool:
+            return metadata.get_state(STORE_PENDING) == "1" or store.count() != metadata.counts()["chunks"]
+
+        fresh = MetadataStore(self.directory / METADATA)
         try:
-            handle = self._lock()
-        except (IndexError, OSError):
-            return  # a writer holds it (and repairs), or the folder is read-only to us
-        try:
-            fresh = MetadataStore(self.directory / METADATA)
+            if not out_of_step(fresh):
+                return
             try:
-                self._reconcile(store, fresh)
+                handle = None if self.writable else self._lock()
+            except (IndexError, OSError):
+                return  # a writer holds the lock (and repairs), or the folder is read-only to us
+            try:
+                if out_of_step(fresh):
+                    self._reconcile(store, fresh)
+                    fresh.set_state(STORE_PENDING, "0")
             finally:
-                fresh.close()
+                if handle is not None:
+                    handle.close()
         finally:
-            handle.close()
+            fresh.close()
 
     def _open_faiss(self) -> FaissStore:
         path = self.directory / VECTORS
@@ -334,12 +348,14 @@ class NewsIndex:
             for document, chunks in to_write:
                 new_ids += self.metadata.insert_document(document, chunks, vectors[offset:offset + len(chunks)])
                 offset += len(chunks)
+            self._flag_store_write(store, True)
         records = None
         if store.filters_natively:
             owners = [document for document, chunks in to_write for _ in chunks]
             records = [StoreRecord(owner.date, owner.source, text) for owner, text in zip(owners, texts)]
         store.remove(old_ids)
         store.add(np.asarray(new_ids, dtype=np.int64), vectors, records)
+        self._flag_store_write(store, False)
         self._vectors_dirty = self._bm25_stale = True
         result.chunks = len(texts)
         result.tokens = sum(c.n_tokens for _, chunks in to_write for c in chunks)
@@ -366,6 +382,12 @@ class NewsIndex:
                 start += len(slice_)
         return np.concatenate(parts) if parts else np.zeros((0, self.dimension), np.float32)
 
+    def _flag_store_write(self, store: VectorStore, pending: bool) -> None:
+        """Mark (in the batch's transaction) or clear (once the store has it) a pending write to a
+        live store; FAISS needs no flag, its saved file is compared with SQLite when it loads."""
+        if store.filters_natively:
+            self.metadata.set_state(STORE_PENDING, "1" if pending else "0")
+
     def create_empty(self) -> None:
         """Write a new index's manifest before any document, so it can be opened read-only."""
         self._require_writable()
@@ -377,7 +399,9 @@ class NewsIndex:
         store = self.vectors
         with self.metadata.transaction():
             deleted, chunk_ids = self.metadata.delete_documents(doc_ids)
+            self._flag_store_write(store, True)
         store.remove(chunk_ids)
+        self._flag_store_write(store, False)
         if deleted:
             self._vectors_dirty = self._bm25_stale = True
         return deleted

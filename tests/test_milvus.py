@@ -212,3 +212,30 @@ def test_a_milvus_lite_folder_held_by_one_process_is_a_clear_error_for_another(t
         holder.close()  # the last store of the folder stops its server and frees the folder
     freed = run_cli("search", QUERIES[0], "--index", str(settings.index_dir), "--store", "milvus", "--json")
     assert freed.returncode == 0 and "220,000" in json.loads(freed.stdout)["hits"][0]["text"]
+
+
+def test_a_reader_repairs_a_store_left_behind_and_skips_the_scan_when_in_step(tmp_path, embedder, monkeypatch):
+    from rag.store.milvus import MilvusStore
+
+    settings = build(tmp_path / "index", embedder, "milvus")
+    writer = NewsIndex(settings, writable=True, embedder=embedder)
+    lost = writer.metadata.chunk_ids()[:3]
+    writer.vectors.remove(lost)  # as if the process died between a SQLite commit and the Milvus upsert
+    writer.metadata.set_state("store_write_pending", "1")
+    writer.close()
+    reader = NewsIndex(settings, embedder=embedder)
+    try:
+        assert set(lost.tolist()) <= set(reader.vectors.ids().tolist())  # repaired from SQLite
+        assert reader.metadata.get_state("store_write_pending") == "0"
+    finally:
+        reader.close()
+
+    def no_scan(self):
+        raise AssertionError("an index in step with SQLite must open without listing every id")
+
+    monkeypatch.setattr(MilvusStore, "all_ids", no_scan)
+    in_step = NewsIndex(settings, embedder=embedder)
+    try:
+        assert "220,000" in Retriever(in_step).run(QUERIES[0], k=1)[0].text
+    finally:
+        in_step.close()

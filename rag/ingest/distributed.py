@@ -50,7 +50,7 @@ def read_rows(item: dict, fields: FieldMap, recorded: dict[str, str]) -> list[di
     """One file -> a header row (its hash, or why it failed, or that it is unchanged), then one row
     per document or record-level issue."""
     path, key = item["path"], item["key"]
-    row = {"path": path, "key": key, "kind": FILE, "sha256": "", "payload": "", "line": -1}
+    row = {"path": path, "key": key, "number": item["number"], "kind": FILE, "sha256": "", "payload": "", "line": -1}
     try:
         source = load_file(path)
     except ValueError as exc:
@@ -108,11 +108,10 @@ class RayIngestPipeline(IngestPipeline):
 
     def _ingest_all(self, paths: Iterable[str | Path], report: IngestReport, bar, started: float) -> None:
         """Every file through the Ray dataset; rows come back in input order, file by file."""
-        files = [{"path": str(p), "key": str(p.resolve())} for p in iter_files(paths)]
-        if files:
-            self._run(files, report, bar, started)
-
-    def _run(self, files: list[dict], report: IngestReport, bar, started: float) -> None:
+        # `number` tells apart consecutive files with the same path (a path named twice is read twice).
+        files = [{"path": str(p), "key": str(p.resolve()), "number": n} for n, p in enumerate(iter_files(paths))]
+        if not files:
+            return
         ray = start_ray(self.address)
         settings = self.index.settings.distributed
         self.index.create_empty()  # the manifest fixes the chunking the workers must use
@@ -121,7 +120,7 @@ class RayIngestPipeline(IngestPipeline):
         workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // settings.cpus_per_worker)
         pool = ray.data.ActorPoolStrategy(size=workers)
         dataset = (
-            ray.data.from_items(files, override_num_blocks=len(files))
+            ray.data.from_items(files, override_num_blocks=min(len(files), 1024))
             # Parsing is light next to embedding: it takes no CPU slot from the embedding workers.
             .flat_map(read_rows, fn_kwargs={"fields": self.fields, "recorded": self.index.metadata.file_hashes()},
                       num_cpus=0)
@@ -129,7 +128,7 @@ class RayIngestPipeline(IngestPipeline):
                          batch_size=settings.batch_docs, compute=pool, num_cpus=settings.cpus_per_worker,
                          batch_format="numpy")
         )
-        for _, rows in groupby(dataset.iter_rows(), key=lambda row: row["key"]):
+        for _, rows in groupby(dataset.iter_rows(), key=lambda row: row["number"]):
             self._ingest_rows(rows, report, bar, started)
 
     def _ingest_rows(self, rows: Iterator[dict], report: IngestReport, bar, started: float) -> None:

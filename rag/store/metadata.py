@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL,
@@ -234,6 +238,16 @@ class MetadataStore:
         for (ids_json,) in self.db.execute("SELECT doc_ids FROM files"):
             referenced.update(wanted.intersection(json.loads(ids_json)))
         return referenced
+
+    # -- state ----------------------------------------------------------------------------
+    def get_state(self, key: str) -> str | None:
+        """A small named value (e.g. whether a vector store write is pending)."""
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        """Set a named value (inside the caller's transaction, or committed on its own)."""
+        self.db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
 
     # -- statistics -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -89,13 +89,19 @@ class MilvusStore:
         self.lite_path = None if "://" in uri else os.path.abspath(uri)
         if self.lite_path:
             Path(self.lite_path).parent.mkdir(parents=True, exist_ok=True)
-            _LITE_USERS[self.lite_path] = _LITE_USERS.get(self.lite_path, 0) + 1
         with self._errors("open"):
             self.client = MilvusClient(uri=uri, token=token)
-            if not self.client.has_collection(self.collection):
-                self._create()
-            self.client.load_collection(self.collection)  # a reopened collection starts released
-            self._check_collection()
+        if self.lite_path:  # counted once the folder's server runs, so close() can stop it
+            _LITE_USERS[self.lite_path] = _LITE_USERS.get(self.lite_path, 0) + 1
+        try:
+            with self._errors("collection set-up"):
+                if not self.client.has_collection(self.collection):
+                    self._create()
+                self.client.load_collection(self.collection)  # a reopened collection starts released
+                self._check_collection()
+        except MilvusStoreError:
+            self.close()
+            raise
 
     @contextmanager
     def _errors(self, action: str):
