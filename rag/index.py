@@ -1,4 +1,4 @@
-"""The index directory: SQLite metadata (the truth), FAISS vectors and BM25 (caches), and a manifest.
+"""The index directory: SQLite metadata (the truth), a vector store (FAISS or Milvus) and BM25, a manifest.
 
 Layout of `index/`:
     manifest.json     embedding model, dimension, chunker settings, vector store, counts, times
@@ -9,9 +9,10 @@ Layout of `index/`:
     .lock             held by the one process allowed to write
 
 Every write commits to SQLite first. The vector store and BM25 follow: FAISS and BM25 files are saved
-at checkpoints, Milvus persists each write. When the process dies in between, the next open finds the
-store's id set differs from SQLite's and repairs it from the stored vectors and texts, so a killed
-ingest loses nothing that was committed.
+at checkpoints, Milvus persists each write (a flag in SQLite marks a batch not yet in Milvus). When
+the process dies in between, the next open finds the store's id set (or the flag) differs from
+SQLite's and repairs it from the stored vectors and texts, so a killed ingest loses nothing that was
+committed.
 """
 
 from __future__ import annotations
