@@ -64,7 +64,8 @@ def ivf_pq(data: np.ndarray, queries: np.ndarray, truth: np.ndarray, lists: int)
 
 def milvus_lite(data: np.ndarray, queries: np.ndarray, truth: np.ndarray, index_type: str) -> dict:
     """The MilvusStore itself on milvus-lite: upsert rate, search latency, recall."""
-    from rag.store.milvus import MilvusStore, StoreRecord
+    from rag.store.base import StoreRecord
+    from rag.store.milvus import MilvusStore
 
     with tempfile.TemporaryDirectory() as folder:
         settings = StoreSettings(backend="milvus", milvus_index=index_type)

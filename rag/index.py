@@ -18,7 +18,6 @@ committed.
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import json
 import os
 import uuid
@@ -33,7 +32,8 @@ from rag.chunking import Chunker
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.store import BM25Index, FaissStore, MetadataStore, VectorStore
-from rag.store.milvus import StoreRecord
+from rag.store.base import StoreRecord
+from rag.store.milvus import require_pymilvus
 from rag.types import Chunk, Document
 
 FORMAT_VERSION = 1
@@ -121,8 +121,8 @@ class NewsIndex:
 
     def _check_store(self) -> None:
         """The vectors live where the index was created; another backend would find none."""
-        if self.settings.store.backend == "milvus" and importlib.util.find_spec("pymilvus") is None:
-            raise IndexError('store.backend = milvus needs pymilvus: pip install -e ".[milvus]"')
+        if self.settings.store.backend == "milvus":
+            require_pymilvus()  # before anything is written for a new index
         if self.manifest is None:
             return
         built_with = self.manifest.get("store", {}).get("backend", "faiss")
@@ -261,26 +261,23 @@ class NewsIndex:
         lexical = self.settings.store.lexical
         return self.settings.store.backend == "milvus" and lexical in ("auto", "store")
 
-    def dense_search(self, vector: np.ndarray, k: int, filters=None) -> list[tuple[int, float]]:
-        """Top-k (chunk id, cosine) among chunks matching `filters` (a SearchFilters or None)."""
-        store = self.vectors
-        if store.filters_natively:
-            return store.search(vector, k, filters if filters is not None and filters.active else None)
-        allowed = self._allowed(filters)
-        return [] if allowed is not None and len(allowed) == 0 else store.search(vector, k, allowed)
+    def candidates(self, vector: np.ndarray, query: str, k: int, filters=None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Top-k (chunk id, cosine) for `vector` and top-k (chunk id, BM25 score) for `query`, among
+        the chunks matching `filters` (a SearchFilters or None).
 
-    def lexical_search(self, query: str, k: int, filters=None) -> list[tuple[int, float]]:
-        """Top-k (chunk id, BM25 score) among chunks matching `filters`."""
-        if self.lexical_in_store:
-            return self.vectors.search_text(query, k, filters if filters is not None and filters.active else None)
-        allowed = self._allowed(filters)
-        return [] if allowed is not None and len(allowed) == 0 else self.bm25.search(query, k, allowed)
-
-    def _allowed(self, filters) -> np.ndarray | None:
-        """Chunk ids matching the filters, from SQLite (for stores that keep only vectors)."""
-        if filters is None or not filters.active:
-            return None
-        return self.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
+        A store that keeps date and source gets the filters themselves; FAISS and the local BM25 get
+        the matching chunk ids, read from SQLite once for both.
+        """
+        filters = filters if filters is not None and filters.active else None
+        store, lexical_in_store = self.vectors, self.lexical_in_store
+        allowed = None
+        if filters is not None and not (store.filters_natively and lexical_in_store):
+            allowed = self.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
+            if len(allowed) == 0:
+                return [], []
+        dense = store.search(vector, k, filters if store.filters_natively else allowed)
+        lexical = store.search_text(query, k, filters) if lexical_in_store else self.bm25.search(query, k, allowed)
+        return dense, lexical
 
     @cached_property
     def bm25(self) -> BM25Index:

@@ -71,8 +71,7 @@ class Retriever:
             raise QueryError("k must be at least 1")
         filters = filters or SearchFilters()
         depth = max(self.settings.candidates, k)
-        dense = self.index.dense_search(self.index.embedder.encode_query(query), depth, filters)
-        lexical = self.index.lexical_search(query, depth, filters)
+        dense, lexical = self.index.candidates(self.index.embedder.encode_query(query), query, depth, filters)
         fused = self._fuse(dense, lexical)
         rows = self.index.metadata.chunks_by_id(fused)
         if favour_recent:

@@ -1,7 +1,8 @@
 """One index shared by a long-running server (the chat UI, the HTTP API): reads and writes from threads.
 
-Queries run on a *snapshot*: a read-only NewsIndex whose FAISS and BM25 structures are loaded in
-memory. Writes (uploads, deletes) are serialized and go through a separate writable NewsIndex; when
+Queries run on a *snapshot*: a read-only NewsIndex whose SQLite view is pinned and whose FAISS and
+BM25 structures are loaded in memory to match it (a Milvus collection is read live instead: ids a
+writer has stored there but not yet committed to SQLite are dropped when hits are joined). Writes (uploads, deletes) are serialized and go through a separate writable NewsIndex; when
 a write finishes, a fresh snapshot is loaded and swapped in with one assignment. A query therefore
 sees the index as it was before the write or as it is after it, never a half-applied batch, and it
 keeps being answered while an ingest embeds (the slow part) in another thread.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -119,11 +120,33 @@ def seed_index(directory: Path, embedder) -> Path:
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    """Return once 127.0.0.1:`port` accepts connections; fail the test if `process` exits first or
+    `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode} before listening on port {port}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"{what} not listening on 127.0.0.1:{port} after {timeout} s")
+
+
+@contextmanager
+def serving(command: str, index_dir: Path, folder: Path, ready_path: str = "/", env: dict | None = None):
+    """`rag COMMAND --index INDEX_DIR` on a free loopback port; yields its base URL (no trailing /)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [command, "--index", str(index_dir), "--port", str(port)]
+    with running_server(args, base + ready_path, folder / f"{command}.log", env=env):
+        yield base
 
 
 @contextmanager

@@ -2,14 +2,12 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import ROOT, SEEDS, run_cli
+from conftest import ROOT, SEEDS, free_port, run_cli, wait_for_port
 from rag.answer import REFUSAL, Answerer, rewrite_follow_up
 from rag.config import LLMSettings
 from rag.generate import ChatGenerator, ExtractiveGenerator, load_generator
@@ -203,12 +201,6 @@ def test_cli_ask_json_contract(tmp_path):
 
 
 # -- openai backend against a real llama.cpp server -------------------------------------------------
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server():
     from rag.llm.llamacpp import bundled_model_path
@@ -218,16 +210,11 @@ def llama_server():
         [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--model_alias", "smollm2",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_for_port(port, process, "llama_cpp.server")
+    except BaseException:  # pytest.fail raises outside Exception
         process.kill()
-        pytest.fail("llama_cpp.server did not start within 60 s")
+        raise
     yield f"http://127.0.0.1:{port}/v1"
     process.terminate()
     try:

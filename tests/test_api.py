@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import free_port, run_cli, running_server, seed_index
+from conftest import run_cli, seed_index, serving
 
 API_KEY = "test-key-7f3a"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -28,13 +28,10 @@ def api_server(tmp_path_factory, embedder):
     """Base URL of `rag serve` over an index of seeds/, with an API key and small limits."""
     folder = tmp_path_factory.mktemp("api")
     index_dir = seed_index(folder / "index", embedder)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {"RAG_API_KEY": API_KEY, "RAG_LLM_THREADS": "1", "RAG_SERVER_MAX_BODY_MB": "1",
            "RAG_SERVER_MAX_UPLOAD_MB": "2", "RAG_SERVER_MAX_QUESTION_CHARS": "500",
            "RAG_SERVER_MAX_HISTORY_MESSAGES": "6", "RAG_SERVER_MAX_K": "20"}
-    with running_server(["serve", "--index", str(index_dir), "--port", str(port)], f"{base}/healthz",
-                        folder / "serve.log", env=env):
+    with serving("serve", index_dir, folder, "/healthz", env) as base:
         yield base, index_dir
 
 

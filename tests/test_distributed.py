@@ -97,7 +97,7 @@ def test_ray_ingest_equals_the_single_process_path(tmp_path, embedder, ray_runti
     index = NewsIndex(ray_settings, embedder=embedder)
     try:
         assert "part 1 revised" in index.metadata.get_document("f0-3")["text"]
-        (top, _), = index.lexical_search("revised", 3)  # the one chunk with the new word
+        (top, _), = index.candidates(embedder.encode_query("revised"), "revised", 3)[1]  # the one chunk with the new word
         assert index.metadata.chunks_by_id([top])[top].doc_id == "f0-3"
         assert index.metadata.counts()["chunks"] == len(index.vectors.ids())  # old chunks gone from FAISS too
     finally:

@@ -172,8 +172,8 @@ def test_delete_removes_from_dense_and_bm25(ingest, tmp_path, open_index, backen
     index.close()
     reopened = open_index(writable=False)
     query = "how many zebras were counted in the reserve"
-    dense = {i for i, _ in reopened.dense_search(reopened.embedder.encode_query(query), 10)}
-    lexical = {i for i, _ in reopened.lexical_search(query, 10)}
+    dense, lexical = reopened.candidates(reopened.embedder.encode_query(query), query, 10)
+    dense, lexical = {i for i, _ in dense}, {i for i, _ in lexical}
     zebra_ids = {row[0] for row in zebra_chunks}
     assert not dense & zebra_ids and not lexical & zebra_ids
     assert all(h.doc_id != "zebra-census" for h in Retriever(reopened).run(query, k=5))

@@ -7,15 +7,13 @@ client code is exactly the one a Milvus Standalone or Distributed deployment get
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, run_cli
+from conftest import ROOT, SEEDS, free_port, run_cli, serving, wait_for_port
 from rag.config import Settings
 from rag.index import IndexError as RagIndexError
 from rag.index import NewsIndex
@@ -60,10 +58,9 @@ def test_milvus_and_faiss_return_the_same_results_on_the_seed_corpus(tmp_path, e
         lexical_hits = 0
         for query in QUERIES:
             vector = embedder.encode_query(query)
-            dense_f, dense_m = faiss.dense_search(vector, 10), milvus.dense_search(vector, 10)
+            (dense_f, lexical_f), (dense_m, lexical_m) = (index.candidates(vector, query, 10) for index in (faiss, milvus))
             assert [i for i, _ in dense_f] == [i for i, _ in dense_m], query
             assert np.allclose([s for _, s in dense_f], [s for _, s in dense_m], atol=1e-5)
-            lexical_f, lexical_m = faiss.lexical_search(query, 10), milvus.lexical_search(query, 10)
             # Milvus' BM25 keeps the (k1 + 1) factor that bm25s drops: same order, scores x2.5.
             assert [i for i, _ in lexical_f] == [i for i, _ in lexical_m], query
             assert np.allclose([s * 2.5 for _, s in lexical_f], [s for _, s in lexical_m], rtol=1e-3)
@@ -131,17 +128,6 @@ def test_a_new_index_refuses_a_collection_that_holds_another_index(tmp_path, emb
     assert report.added == 1
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the Milvus server exited"
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"no Milvus server on 127.0.0.1:{port} after {timeout} s")
-
-
 def test_a_milvus_server_url_serves_several_processes_and_indexes(tmp_path):
     port = free_port()
     server = subprocess.Popen(
@@ -150,7 +136,7 @@ def test_a_milvus_server_url_serves_several_processes_and_indexes(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     uri = f"http://127.0.0.1:{port}"
     try:
-        wait_for_port(port, server)
+        wait_for_port(port, server, "the Milvus server")
         store = ["--store", "milvus", "--milvus-uri", uri]
         first = run_cli("ingest", str(SEEDS), "--index", str(tmp_path / "a"), *store)
         assert first.returncode == 0, first.stderr
@@ -177,14 +163,9 @@ def test_a_milvus_server_url_serves_several_processes_and_indexes(tmp_path):
 def test_the_api_serves_a_milvus_index_through_writes_and_deletes(tmp_path, embedder):
     import httpx
 
-    from conftest import running_server
-
     index_dir = build(tmp_path / "index", embedder, "milvus").index_dir
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {"RAG_STORE_BACKEND": "milvus", "RAG_API_KEY": "milvus-test-key", "RAG_LLM_BACKEND": "extractive"}
-    with running_server(["serve", "--index", str(index_dir), "--port", str(port)], f"{base}/healthz",
-                        tmp_path / "serve.log", env=env):
+    with serving("serve", index_dir, tmp_path, "/healthz", env) as base:
         with httpx.Client(base_url=base, headers={"Authorization": "Bearer milvus-test-key"}, timeout=120) as client:
             assert client.get("/v1/stats").json()["vector_index"] == "milvus:autoindex"
             records = {"documents": [

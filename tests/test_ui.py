@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port, running_server, seed_index
+from conftest import ROOT, seed_index, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,12 +35,8 @@ def skip_or_fail(reason: str):
 def ui_url(tmp_path_factory, embedder):
     """`rag ui` serving an index of seeds/ on a free loopback port."""
     folder = tmp_path_factory.mktemp("ui")
-    index_dir = seed_index(folder / "index", embedder)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    args = ["ui", "--index", str(index_dir), "--port", str(port)]
-    with running_server(args, url, folder / "ui.log", env={"RAG_LLM_THREADS": "1"}):
-        yield url
+    with serving("ui", seed_index(folder / "index", embedder), folder, env={"RAG_LLM_THREADS": "1"}) as base:
+        yield base + "/"
 
 
 @pytest.fixture(scope="module")

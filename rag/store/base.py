@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+
+@dataclass
+class StoreRecord:
+    """What a store may keep beside a chunk's vector to filter and rank without the metadata store."""
+
+    date: str | None
+    source: str
+    text: str  # the lexical text: title and chunk text, as BM25 sees them
 
 
 class VectorStore(Protocol):
@@ -20,9 +30,9 @@ class VectorStore(Protocol):
     filters_natively: bool
     has_text_search: bool  # whether search_text() (the store's own BM25) exists
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray, records: list | None = None) -> None:
-        """Add (or overwrite) vectors under these ids; `records` are StoreRecords, one per id,
-        for stores that keep date, source and text."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, records: list[StoreRecord] | None = None) -> None:
+        """Add (or overwrite) vectors under these ids; `records`, one per id, for stores that keep
+        date, source and text."""
 
     def remove(self, ids: np.ndarray) -> None:
         """Remove these ids; unknown ids are ignored."""

@@ -14,16 +14,17 @@ joins the ids with the metadata store, which drops any id a concurrent writer ha
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from rag.config import StoreSettings
+from rag.store.base import StoreRecord
 from rag.store.bm25 import tokenize
 
 OWNER_PROPERTY = "newsrag.index_id"  # collection property naming the index that owns it
@@ -37,13 +38,10 @@ class MilvusStoreError(RuntimeError):
     """The Milvus store is unreachable, missing its package, or holds another index's data."""
 
 
-@dataclass
-class StoreRecord:
-    """What a store may keep beside a chunk's vector to filter and rank without the metadata store."""
-
-    date: str | None
-    source: str
-    text: str  # the lexical text: title and chunk text, as BM25 sees them
+def require_pymilvus() -> None:
+    """Raise MilvusStoreError naming the extra to install when pymilvus is missing."""
+    if importlib.util.find_spec("pymilvus") is None:
+        raise MilvusStoreError('store.backend = milvus needs pymilvus: pip install -e ".[milvus]"')
 
 
 def milvus_literal(value: str) -> str:
@@ -77,10 +75,9 @@ class MilvusStore:
         (its id, kept as a collection property so two indexes never share one collection)."""
         self.settings = settings or StoreSettings()
         self.uri, self.collection, self.dimension, self.owner = uri, self.settings.milvus_collection, dimension, owner
-        try:
-            from pymilvus import MilvusClient
-        except ImportError as exc:
-            raise MilvusStoreError('store.backend = milvus needs pymilvus: pip install -e ".[milvus]"') from exc
+        require_pymilvus()
+        from pymilvus import MilvusClient
+
         # pymilvus (and milvus-lite's in-process gRPC server) log failed RPCs and fallbacks with
         # tracebacks; the errors that matter reach the user once, as a MilvusStoreError.
         for name in ("pymilvus", "grpc._server", "milvus_lite"):
