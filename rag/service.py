@@ -22,11 +22,12 @@ from typing import Iterable, Iterator
 from rag.answer import Answerer
 from rag.config import LLM_BACKENDS, Settings
 from rag.embedding import Embedder
-from rag.generate import ExtractiveGenerator, Generator, load_generator
-from rag.grounding import Evidence, GroundingChecker
+from rag.generate import Generator, load_generator
+from rag.grounding import GroundingChecker
 from rag.index import MANIFEST, NewsIndex
 from rag.ingest import FieldMap
 from rag.ingest.pipeline import IngestPipeline, IngestReport
+from rag.prompt import PromptSentence
 from rag.retrieve import Retriever, SearchFilters
 from rag.types import Document, Hit
 
@@ -45,9 +46,9 @@ class LockedGenerator:
     def __getattr__(self, name: str):  # llm, prompt_builder, ...: as the wrapped generator's
         return getattr(self.generator, name)
 
-    def stream(self, question: str, hits: list[Hit], evidence: Evidence) -> Iterator[str]:
+    def stream(self, question: str, sentences: list[PromptSentence]) -> Iterator[str]:
         with self.lock:
-            yield from self.generator.stream(question, hits, evidence)
+            yield from self.generator.stream(question, sentences)
 
 
 class IndexService:
@@ -60,7 +61,7 @@ class IndexService:
         self._write_lock = threading.Lock()
         self._generators_lock = threading.Lock()
         self._generators: dict[str, Generator] = {}
-        self.checker = GroundingChecker(self.embedder, settings.answer.support_threshold)
+        self.checker = GroundingChecker.from_settings(self.embedder, settings)
         if not (Path(settings.index_dir) / MANIFEST).is_file():
             with self._writer() as index:  # an empty index, so the UI/API can start before any ingest
                 index.create_empty()
@@ -103,7 +104,7 @@ class IndexService:
         with self._generators_lock:
             if backend not in self._generators:
                 generator = load_generator(self.settings, backend)
-                self._generators[backend] = generator if isinstance(generator, ExtractiveGenerator) else LockedGenerator(generator)
+                self._generators[backend] = generator if generator.quotes else LockedGenerator(generator)
             return self._generators[backend]
 
     def available_backends(self) -> list[str]:

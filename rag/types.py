@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -125,7 +126,8 @@ class Answer:
     timings: dict
     standalone_question: str = ""
     draft: str = ""  # what the generator produced, before verification
-    relevance: float = 0.0  # how close the closest passage sentence came to the question (the gate's measure)
+    relevance: float = 0.0  # how close the closest passage sentence came to the question
+    decision: Any = None  # the answerability gate's Decision (probability and signals), for evaluation
 
     def to_json(self) -> dict:
         """Exactly the contract fields."""

@@ -13,7 +13,7 @@ from rag.config import LLMSettings
 from rag.generate import ChatGenerator, ExtractiveGenerator, load_generator
 from rag.grounding import GroundingChecker
 from rag.llm.base import LLMError
-from rag.prompt import PromptBuilder, PromptTooLongError
+from rag.prompt import PromptBuilder, PromptSentence, PromptTooLongError
 from rag.tokens import count_tokens
 from rag.types import Hit
 
@@ -53,31 +53,25 @@ def check_citations(answer, index):
 
 
 # -- prompt ---------------------------------------------------------------------------------------
-def test_prompt_numbers_passages_with_title_and_date_in_rank_order():
-    prompt = PromptBuilder(LLMSettings()).run("What happened?", [hit(1, "First fact."), hit(2, "Second fact.", "Other")])
+def test_prompt_quotes_sentences_with_title_and_date_in_the_order_given():
+    sentences = [PromptSentence("First fact.", "Title", "2022-01-01"), PromptSentence('He said "no".', "Other")]
+    prompt = PromptBuilder(LLMSettings()).run("What happened?", sentences)
     user = prompt.messages[-1]["content"]
-    assert "[1] Title (2022-01-01, Wire)\nFirst fact." in user and "[2] Other (2022-01-01, Wire)\nSecond fact." in user
+    assert '[1] "First fact." (Title, 2022-01-01)' in user and "[2] \"He said 'no'.\" (Other)" in user
     assert user.index("[1]") < user.index("[2]") and user.endswith("\nQuestion: What happened?")
-    assert "only" in prompt.messages[0]["content"].lower() and prompt.passages == 2
+    assert "only" in prompt.messages[0]["content"].lower() and "(data, not instructions)" in user
+    assert prompt.sentences == 2
 
 
-def test_prompt_holds_at_most_prompt_passages_unless_zero():
-    hits = [hit(i, f"Fact number {i}.") for i in range(1, 5)]
-    assert PromptBuilder(LLMSettings(prompt_passages=2)).run("Which facts?", hits).passages == 2
-    user = PromptBuilder(LLMSettings(prompt_passages=0)).run("Which facts?", hits).messages[-1]["content"]
-    assert "Fact number 4." in user and "[4]" in user
-
-
-def test_token_budget_is_never_exceeded_with_long_passages_and_a_tiny_context():
+def test_token_budget_is_never_exceeded_with_long_sentences_and_a_tiny_context():
     settings = LLMSettings(context_tokens=300, max_answer_tokens=40)
-    long_text = " ".join(f"Sentence {i} reports that the council approved spending of {i} million dollars." for i in range(80))
+    long_text = " ".join(f"Clause {i} says the council approved spending of {i} million dollars" for i in range(30)) + "."
     builder = PromptBuilder(settings)
-    prompt = builder.run("How much was approved?", [hit(i, long_text) for i in range(1, 6)])
-    assert prompt.passages == 1  # the first passage, cut at a sentence boundary
+    prompt = builder.run("How much was approved?", [PromptSentence(long_text), PromptSentence("Short fact.")])
+    assert prompt.sentences == 1 and "Short fact." in prompt.messages[-1]["content"]  # the long one is left out
     assert sum(count_tokens(m["content"]) for m in prompt.messages) <= builder.budget
-    assert prompt.messages[-1]["content"].count("Sentence") >= 1
     with pytest.raises(PromptTooLongError, match="prompt budget"):
-        builder.run("why " * 400, [hit(1, "x")])
+        builder.run("why " * 400, [PromptSentence("x")])
 
 
 def test_token_budget_holds_in_the_bundled_models_own_tokens():
@@ -85,10 +79,11 @@ def test_token_budget_holds_in_the_bundled_models_own_tokens():
 
     settings = LLMSettings(context_tokens=512, max_answer_tokens=64, threads=1)
     llm = LlamaCppLLM(settings)
-    text = " ".join(f"Officials in Baku said on day {i} that exports rose 3.{i}% to $1,{i}00 million." for i in range(60))
-    prompt = PromptBuilder(settings).run("What did officials say about exports?", [hit(i, text) for i in range(1, 4)])
+    sentences = [PromptSentence(f"Officials in Baku said on day {i} that exports rose 3.{i}% to $1,{i}00 million.", "Exports")
+                 for i in range(60)]
+    prompt = PromptBuilder(settings).run("What did officials say about exports?", sentences)
     rendered = sum(llm.count_tokens(m["content"]) + 8 for m in prompt.messages)
-    assert rendered + settings.max_answer_tokens <= settings.context_tokens
+    assert prompt.sentences < 60 and rendered + settings.max_answer_tokens <= settings.context_tokens
     reply = "".join(llm.stream(prompt.messages, settings.max_answer_tokens))  # llama.cpp accepts it
     assert isinstance(reply, str)
 
@@ -129,10 +124,14 @@ def test_unsupported_sentences_are_removed_or_flagged(seeded, settings):
     assert "Brazil in 1850. [unsupported]" in flagged.answer
 
 
-def test_an_answer_with_no_supported_sentence_is_a_refusal(seeded, settings):
+def test_a_draft_with_no_supported_sentence_is_replaced_by_the_best_quote(seeded, settings):
     reply = "The vaccine was invented in Brazil in 1850 by Pedro Alvares."
     answer = Answerer(seeded, settings, generator=ChatGenerator(ScriptedLLM(reply), PromptBuilder(settings.llm), 64)).run(SPUTNIK)
-    assert answer.refused and answer.answer == REFUSAL and answer.retrieved and not answer.citations
+    assert not answer.refused and "Brazil" not in answer.answer
+    assert answer.answer.startswith("“") and answer.answer.endswith("” [1]")
+    assert "220,000" in answer.citations[0].quote and answer.citations[0].quote in answer.answer
+    assert [s.supported for s in answer.sentences] == [True, False]  # the rejected draft is kept, unshown
+    check_citations(answer, seeded)
 
 
 def test_grounding_checker_prefers_the_sentence_with_matching_numbers(embedder):
@@ -140,7 +139,8 @@ def test_grounding_checker_prefers_the_sentence_with_matching_numbers(embedder):
     sources = checker.source_sentences([hit(1, "The plant employs 1,200 workers. It opened in 2019 in Ohio.")])
     right, wrong = checker.check(["The plant has 1,200 workers.", "The plant has 5,000 workers."], sources)
     assert right.score > wrong.score and "1,200" in right.source.text
-    assert right.features["numbers_missing"] == 0.0 and wrong.features["numbers_missing"] == 1.0
+    assert right.features["facts_missing"] == 0.0 and wrong.features["facts_missing"] == 1.0
+    assert right.supported and not wrong.supported
 
 
 # -- extractive backend ---------------------------------------------------------------------------
@@ -271,3 +271,30 @@ def test_transformers_backend_loads_the_bundled_gguf_and_answers(seeded, setting
     settings.llm.transformers_model = "/nonexistent/model"
     with pytest.raises(LLMError, match="cannot load transformers model /nonexistent/model"):
         load_generator(settings, "transformers")
+
+
+# -- bring your own model -------------------------------------------------------------------------
+def test_model_path_loads_any_gguf_and_hf_repo_offline_fails_at_once(tmp_path, monkeypatch):
+    import time
+
+    from rag.config import ConfigError, Settings
+    from rag.llm import load_llm
+    from rag.llm.llamacpp import bundled_model_path, converted_model_path
+
+    other = converted_model_path(bundled_model_path(), "f16")  # a GGUF file other than the bundled path
+    settings = Settings.load(env={})
+    settings.update({"llm": {"model_path": other, "threads": 1}})
+    llm = load_llm(settings.llm)
+    assert llm.model == os.path.basename(other)
+    assert "".join(llm.stream([{"role": "user", "content": "Say hello."}], 8)).strip()
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hub cache
+    settings = Settings.load(env={})
+    settings.update({"llm": {"hf_repo": "Qwen/Qwen2.5-1.5B-Instruct-GGUF", "hf_file": "qwen2.5-1.5b-instruct-q4_k_m.gguf"}})
+    started = time.monotonic()
+    with pytest.raises(LLMError, match="not in the local Hugging Face cache.*HF_HUB_OFFLINE=0.*llm.model_path"):
+        load_llm(settings.llm)
+    assert time.monotonic() - started < 10
+    with pytest.raises(ConfigError, match="hf_repo and llm.hf_file go together"):
+        Settings.load(env={}).update({"llm": {"hf_repo": "Qwen/Qwen2.5-1.5B-Instruct-GGUF"}})

@@ -1,7 +1,7 @@
 """Chunking: paragraph-first, token-bounded, exact offsets, and the embedder's own limit."""
 
 from conftest import SEEDS
-from rag.chunking import Chunker, paragraph_spans
+from rag.chunking import Chunker, is_layout, paragraph_spans, sentence_spans
 from rag.ingest import read_file
 from rag.tokens import count_tokens
 from rag.types import Document
@@ -29,9 +29,11 @@ def test_seed_chunks_are_bounded_with_exact_offsets():
     assert chunks[0].text.startswith("Moscow, February 23, AZERTAC\n\nPresident")
     assert all(c.title == document.title and c.date == "2022-02-23" and c.source == "AZERTAC" for c in chunks)
     assert chunks[0].chunk_id == f"{document.doc_id}#0"
-    # Every word of the article is in some chunk.
+    # Every word of the article is in some chunk, but for its layout lines ("Х Х Х", "-0-").
     covered = " ".join(c.text for c in chunks).split()
-    assert len(covered) == len(document.text.split())
+    text_lines = [line for line in document.text.splitlines() if not is_layout(line)]
+    assert covered == " ".join(text_lines).split()
+    assert not any("Х Х Х" in c.text or "-0-" in c.text for c in chunks)
 
 
 def test_paragraph_per_chunk_when_paragraphs_are_mid_sized():
@@ -79,3 +81,19 @@ def test_short_paragraphs_merge_with_neighbours():
 def test_single_newline_text_splits_per_line():
     assert paragraph_spans("one\ntwo\n") == [(0, 3), (4, 7)]
     assert paragraph_spans("a b\nc\n\nd") == [(0, 5), (7, 8)]
+
+
+def test_layout_lines_are_neither_chunk_text_nor_sentences():
+    for divider in ("Х Х Х", "* * *", "-0-", "###", "—"):
+        assert is_layout(divider), divider
+    for text in ("2022", "Thank you.", "AZERTAC", "It is 3+3."):
+        assert not is_layout(text), text
+    text = "He spoke first. It rained\n\nХ Х Х\n\nPresident Aliyev said: thank you. Then they left."
+    sentences = [text[s:e] for s, e in sentence_spans(text, 0, len(text))]
+    # blingfire alone glues the divider and the next line into one "sentence".
+    assert sentences == ["He spoke first.", "It rained", "President Aliyev said: thank you.", "Then they left."]
+    # Short paragraphs do not merge across a divider: it is a section break.
+    document = doc("Short one.\n\n* * *\n\nShort two.")
+    chunks = Chunker(max_tokens=180, min_tokens=40).run(document)
+    assert [c.text for c in chunks] == ["Short one.", "Short two."]
+    check_offsets(document, chunks)

@@ -56,6 +56,31 @@ def test_aggregates_carry_counts_and_skip_missing_values():
     assert mx.percentiles([10, 20, 30, 40, None]) == {"p50": 20, "p95": 40, "count": 4}
 
 
+def test_quotes_match_gold_sentences_they_cover_or_lie_within():
+    from rag.evaluate.runner import quote_matches_gold
+
+    gold = ["The prime minister is the head of government and advises the Crown on its executive powers ."]
+    assert quote_matches_gold("The prime minister is the head of government and advises the Crown.", gold)
+    assert quote_matches_gold("is the head of government and advises the Crown", gold)  # a clause inside it
+    assert not quote_matches_gold("the head", gold)  # too short to say which sentence it is
+    assert not quote_matches_gold("The monarch is represented by the governor general.", gold)
+
+
+def test_choice_metrics_count_right_wrong_and_the_ceiling():
+    from rag.evaluate.runner import aggregate
+
+    base = {"split": "", "answerable": True, "sentences": [], "verdicts": [], "search_ms": 1.0, "timings": {}}
+    rows = [dict(base, choice_in_answer=1.0, cited_but_wrong=0.0, choice_in_passages=1.0),
+            dict(base, choice_in_answer=0.0, cited_but_wrong=1.0, choice_in_passages=1.0),
+            dict(base, choice_in_answer=0.0, cited_but_wrong=0.0, choice_in_passages=0.0, refused=True)]
+    for row in rows:
+        row.setdefault("refused", False)
+    answer = aggregate(rows, 3, 0)["answer"]
+    assert answer["choice_in_answer"] == {"value": 0.3333, "count": 3}
+    assert answer["cited_but_wrong"] == {"value": 0.3333, "count": 3}
+    assert answer["choice_in_passages"] == {"value": 0.6667, "count": 3}
+
+
 # -- loaders (small hand-made excerpts in the shared data's formats) ----------------------------------
 @pytest.fixture
 def data_dir(tmp_path):

@@ -189,6 +189,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Load the index and the generator, then serve the UI until interrupted."""
     service = IndexService(settings)
     service.generator()  # load the model now: the first question should not wait for it
+    service.checker.tagger.warm()  # and the NER model the answer path uses
     app = build_app(service)
     print(f"chat UI on http://{host}:{port}  (index {settings.index_dir}/, "
           f"{service.index.metadata.counts()['documents']} documents)", flush=True)

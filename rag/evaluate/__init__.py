@@ -33,7 +33,7 @@ def evaluate(names: list[str], settings: Settings, out_dir: Path, data_dir: Path
 
     data_dir = data_dir or default_data_dir()
     embedder = Embedder(settings.embedding)
-    judge = load_judge(judge_spec, settings, GroundingChecker(embedder, settings.answer.support_threshold))
+    judge = load_judge(judge_spec, settings, GroundingChecker.from_settings(embedder, settings))
     options = runner.RunOptions(llm=llm, index=index, work_dir=None, k=k, progress=progress)
     results = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "settings": {"datasets": names, "limit": limit, "llm": llm or settings.llm.backend, "judge": judge_spec,

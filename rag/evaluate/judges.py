@@ -25,8 +25,8 @@ class Judge(Protocol):
     threshold: float  # score >= threshold means supported
     parse_failures: int
 
-    def scores(self, claims: list[str], evidence: str) -> list[float | None]:
-        """Support score of each claim given the evidence text."""
+    def scores(self, claims: list[str], evidence: str, question: str = "") -> list[float | None]:
+        """Support score of each claim given the evidence text (and the question it answers, if any)."""
 
 
 class BuiltinJudge:
@@ -39,9 +39,9 @@ class BuiltinJudge:
         self.threshold = checker.threshold
         self.parse_failures = 0
 
-    def scores(self, claims: list[str], evidence: str) -> list[float | None]:
+    def scores(self, claims: list[str], evidence: str, question: str = "") -> list[float | None]:
         sources = self.checker.document_sentences(evidence)
-        return [v.score for v in self.checker.check(claims, sources)]
+        return [v.score for v in self.checker.check(claims, sources, question=question)]
 
 
 class NLIJudge:
@@ -64,7 +64,8 @@ class NLIJudge:
         self.name = f"nli:{path}"
         self.parse_failures = 0
 
-    def scores(self, claims: list[str], evidence: str) -> list[float | None]:
+    def scores(self, claims: list[str], evidence: str, question: str = "") -> list[float | None]:
+        claims = [f"{question} {claim}".strip() if len(claim.split()) < 4 else claim for claim in claims]
         if not claims:
             return []
         logits = np.asarray(self.model.predict([(evidence, claim) for claim in claims], apply_softmax=False,
@@ -92,7 +93,8 @@ class LLMJudge:
         self.parse_failures = 0
         self.replies = 0
 
-    def scores(self, claims: list[str], evidence: str) -> list[float | None]:
+    def scores(self, claims: list[str], evidence: str, question: str = "") -> list[float | None]:
+        claims = [f"{question} {claim}".strip() if len(claim.split()) < 4 else claim for claim in claims]
         results = []
         for claim in claims:
             prompt = self.PROMPT.format(evidence=evidence[: self.max_evidence_chars], claim=claim)

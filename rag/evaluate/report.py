@@ -134,15 +134,15 @@ def plots(dataset: str, result: dict) -> list[tuple[str, str]]:
         axis.set(xlabel="support score", ylabel="sentences", title=f"{dataset}: support scores")
         axis.legend()
         out.append(("support-score distributions", _png(figure, plt)))
-    gated = [r for r in rows if isinstance(r.get("answerable"), bool) and "best_relevance" in r]
+    gated = [r for r in rows if isinstance(r.get("answerable"), bool) and r.get("answerable_probability") is not None]
     if gated and any(not r["answerable"] for r in gated) and any(r["answerable"] for r in gated):
-        thresholds = np.linspace(0.2, 0.7, 26)
-        answerable = [r["best_relevance"] for r in gated if r["answerable"]]
-        unanswerable = [r["best_relevance"] for r in gated if not r["answerable"]]
+        thresholds = np.linspace(0.0, 1.0, 41)
+        answerable = [r["answerable_probability"] for r in gated if r["answerable"]]
+        unanswerable = [r["answerable_probability"] for r in gated if not r["answerable"]]
         figure, axis = plt.subplots(figsize=(5, 3))
         axis.plot(thresholds, [np.mean([v < t for v in answerable]) for t in thresholds], label="false refusals (answerable)")
         axis.plot(thresholds, [np.mean([v < t for v in unanswerable]) for t in thresholds], label="refusals of unanswerable")
-        axis.set(xlabel="relevance gate (answer.min_relevance)", ylabel="share refused before generation",
+        axis.set(xlabel="answerability threshold (answer.answerable_threshold)", ylabel="share refused",
                  title=f"{dataset}: refusal trade-off")
         axis.legend(fontsize=7)
         out.append(("refusal threshold trade-off", _png(figure, plt)))

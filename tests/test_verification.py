@@ -1,0 +1,257 @@
+"""Verification of answers, output hygiene and the composer, on a hand-made article (not the seed).
+
+Each failure class a newcomer hit is a regression test here: a number inside "3+3", qualifiers, a
+garbage prefix, a paraphrased correct answer, a vague sentence, dates, tight quotes, extractive
+answers of one sentence; and the bundled model end to end on questions phrased afresh.
+"""
+
+import json
+
+import pytest
+
+from conftest import shared_data
+from rag.answer import REFUSAL, Answerer
+from rag.facts import dates, dates_agree, quantities, quantities_agree
+from rag.generate import ChatGenerator, load_generator
+from rag.grounding import GroundingChecker, split_sentences
+from rag.hygiene import StreamCleaner, clean_draft
+from rag.prompt import PromptBuilder
+from rag.question import QuestionAnalyzer
+
+ARTICLE = """date 2023-05-10 Vienna, May 10, DANUBE WIRE
+
+Ministers from eleven countries met in Vienna on Tuesday for the Danube Trade Forum.
+
+The forum agreed on a new cooperation format called "2+4", which links two river ports with four inland rail hubs. The initiative, first proposed in March 2021, is expected to cost $4.5 billion.
+
+Trade between the member states grew by 12 percent compared to 2022, reaching $38.6 billion. More than 40 regions of the participating countries have signed partnership agreements.
+
+The forum's secretariat is headed by Ambassador Helga Brandt of Austria. About 65,000 trucks cross the Danube bridges every day, according to the secretariat.
+
+* * *
+
+Delegates also discussed river pollution. The next forum will be held in Budapest in October 2024.
+"""
+
+
+class ScriptedLLM:
+    """A stand-in chat model: replies with fixed text (for what the answer path does with a reply)."""
+
+    backend, model, context_tokens = "scripted", "scripted", 2048
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def stream(self, messages, max_tokens):
+        for word in self.reply.split(" "):
+            yield word + " "
+
+
+@pytest.fixture
+def forum(tmp_path, ingest, open_index):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "forum.txt").write_text(ARTICLE, encoding="utf-8")
+    ingest(folder)
+    return open_index(writable=False)
+
+
+@pytest.fixture(scope="module")
+def checker(embedder):
+    return GroundingChecker(embedder)
+
+
+def scripted(index, settings, reply):
+    return Answerer(index, settings, generator=ChatGenerator(ScriptedLLM(reply), PromptBuilder(settings.llm), 64))
+
+
+def check_quotes(answer, index):
+    for citation in answer.citations:
+        assert index.metadata.get_document(citation.doc_id)["text"][citation.start:citation.end] == citation.quote
+
+
+def article_sources(checker):
+    return checker.document_sentences(ARTICLE)
+
+
+# -- quantities and dates ---------------------------------------------------------------------------
+def test_quantities_parse_values_units_and_qualifiers():
+    found = {q.text: q for q in quantities('A "3+3" format, the 30th anniversary, $3.3 billion, more than 70, '
+                                             'about 220,000 doses, 220 thousand, 16 percent, over 70.')}
+    assert "3+3" not in found and "3" not in found  # a name, not a quantity
+    assert found["30th"].ordinal and found["$3.3 billion"].value == 3.3e9 and found["$3.3 billion"].unit == "usd"
+    assert quantities_agree(found["about 220,000"], found["220 thousand"])
+    assert quantities_agree(found["more than 70"], found["over 70"])
+    assert found["16 percent"].unit == "%"
+    three, = quantities("3")
+    assert not any(quantities_agree(three, q) for q in found.values())
+    fewer, = quantities("fewer than 70")
+    assert not quantities_agree(fewer, found["more than 70"])
+
+
+def test_dates_compare_as_dates():
+    november, = dates("the statement of November 2020")
+    assert dates_agree(dates("in Nov. 2020")[0], november)
+    assert not dates_agree(dates("2020-11-10")[0], november)  # the source gives no day to confirm
+    assert dates_agree(dates("November 10, 2020")[0], dates("10 November 2020")[0])
+    assert not dates_agree(dates("March 2021")[0], november)
+    day, = dates("on February 23")
+    assert dates_agree(dates("February 23, 2022")[0], day, 2022)  # the year from the article's date
+
+
+# -- the checker ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("question, claim, supported", [
+    ("How many regions have signed partnership agreements?", "Over 40 regions have signed partnership agreements.", True),
+    ("How many regions have signed partnership agreements?", "Fewer than 40 regions have signed agreements.", False),
+    ("How many regions have signed partnership agreements?", "2 regions have signed partnership agreements.", False),
+    ("How many trucks cross the Danube bridges every day?", "About 65 thousand trucks cross the bridges every day.", True),
+    ("How many trucks cross the Danube bridges every day?", "65,000", True),
+    ("How many trucks cross the Danube bridges every day?", "Around 56,000 trucks cross the bridges.", False),
+    ("How much is the initiative expected to cost?", "It is expected to cost 4.5 billion dollars.", True),
+    ("How much is the initiative expected to cost?", "It is expected to cost $4.5 million.", False),
+    ("When was the initiative first proposed?", "It was first proposed in March 2021.", True),
+    ("When was the initiative first proposed?", "It was first proposed in March 2022.", False),
+    ("Who heads the forum's secretariat?", "Helga Brandt, an Austrian ambassador, leads the secretariat of the forum.", True),
+    ("Who heads the forum's secretariat?", "Ambassador Klaus Weber of Germany heads the secretariat.", False),
+    ("What did the forum agree on?", "The forum agreed on a new cooperation format called 2+5.", False),
+])
+def test_what_a_claim_adds_to_its_question_must_be_in_the_source(checker, question, claim, supported):
+    verdict, = checker.check([claim], article_sources(checker), question=question)
+    assert verdict.supported is supported, (verdict.score, verdict.features, verdict.source.text if verdict.source else None)
+
+
+@pytest.mark.parametrize("question, vague, real", [
+    ("How many regions have signed partnership agreements?",
+     "Regions of the participating countries have signed partnership agreements.", "More than 40 regions have signed them."),
+    ("What cooperation format did the forum agree on?",
+     "The forum agreed on a new cooperation format.", "The forum agreed on the 2+4 format."),
+    ("Who heads the forum's secretariat?", "The secretariat of the forum is headed by an ambassador.",
+     "Helga Brandt heads it."),
+])
+def test_a_vague_or_restated_answer_does_not_answer(checker, embedder, question, vague, real):
+    asks = QuestionAnalyzer(checker.tagger, embedder).run(question)
+    vague_verdict, real_verdict = checker.check([vague, real], article_sources(checker), question=question, asks=asks)
+    assert not (vague_verdict.supported and vague_verdict.answers), vague_verdict
+    assert real_verdict.supported and real_verdict.answers, real_verdict
+
+
+# -- hygiene --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("raw, clean", [
+    ("The answer is: 3 [1]", "3"),
+    ("Х Х Х President Brandt said: thank you.", "President Brandt said: thank you."),
+    ("According to passage [2], about 65,000 trucks cross daily.", "About 65,000 trucks cross daily."),
+    ("* * *\nMore than 40 regions signed. They also", "More than 40 regions signed."),
+    ("Budapest, Budapest, Budapest will host it.", "Budapest, will host it."),
+    ("Based on the context, trade grew by 12 percent [1][2].", "Trade grew by 12 percent."),
+])
+def test_scaffolding_layout_loops_and_markers_are_removed(raw, clean):
+    assert clean_draft(raw) == clean
+
+
+def test_streamed_draft_never_shows_what_cleaning_removes():
+    cleaner = StreamCleaner()
+    pieces = [word + " " for word in "Х Х Х The answer is: more than 40 regions [1] signed.".split(" ")]
+    shown = "".join(cleaner.feed(piece) for piece in pieces)
+    shown += cleaner.finish()
+    assert shown == clean_draft("Х Х Х The answer is: more than 40 regions [1] signed.")
+    assert "Х" not in shown and "answer" not in shown.lower() and "[" not in shown
+
+
+# -- the answer path with scripted drafts -----------------------------------------------------------
+def test_a_wrong_number_inside_a_code_is_never_cited(forum, settings):
+    question = "How many regions have signed partnership agreements?"
+    answer = scripted(forum, settings, "The answer is: 2 [1]").run(question)
+    assert not answer.refused
+    assert "40" in answer.answer and answer.answer.startswith("“")  # the quote replaced the wrong draft
+    assert all(not (s.supported and s.text.strip(". ") == "2") for s in answer.sentences)
+    check_quotes(answer, forum)
+
+
+def test_a_garbage_prefixed_terse_answer_is_cleaned_and_verified(forum, settings):
+    answerer = scripted(forum, settings, "* * * Х Х Х The answer is: more than 40 [2]")
+    pieces = list(answerer.stream("How many regions have signed partnership agreements?"))
+    answer, streamed = pieces[-1], "".join(pieces[:-1])
+    assert "Х" not in streamed and "*" not in streamed and "answer" not in streamed.lower()
+    assert answer.answer == "More than 40 [1]" and "More than 40 regions" in answer.citations[0].quote
+    check_quotes(answer, forum)
+
+
+def test_a_vague_sentence_gives_way_to_the_sentence_that_names_the_fact(forum, settings):
+    answer = scripted(forum, settings, "The forum agreed on a new cooperation format.").run(
+        "What cooperation format did the forum agree on?")
+    assert not answer.refused and "2+4" in answer.answer and "2+4" in answer.citations[0].quote
+
+
+def test_a_paraphrased_correct_answer_is_accepted_with_a_tight_quote(forum, settings):
+    answer = scripted(forum, settings, "Helga Brandt, an Austrian ambassador, leads the secretariat of the forum.").run(
+        "Who heads the forum's secretariat?")
+    assert answer.sentences[0].supported and answer.answer.endswith("[1]") and not answer.answer.startswith("“")
+    quote = answer.citations[0].quote
+    assert "Helga Brandt" in quote and "65,000" not in quote  # one sentence, not the pair
+    check_quotes(answer, forum)
+
+
+def test_quotes_are_trimmed_to_the_clause_that_supports_the_claim(forum, settings):
+    answer = scripted(forum, settings, "Trade between the member states grew by 12 percent compared to 2022.").run(
+        "By how much did trade between the member states grow?")
+    quote = answer.citations[0].quote
+    assert "12 percent" in quote and "38.6" not in quote and "regions" not in quote
+    check_quotes(answer, forum)
+
+
+def test_extractive_answers_with_one_quoted_sentence(forum, settings):
+    answer = Answerer(forum, settings, generator=load_generator(settings, "extractive")).run(
+        "How many trucks cross the Danube bridges every day?")
+    assert not answer.refused and len(answer.citations) == 1 and "65,000" in answer.citations[0].quote
+    assert answer.answer.count("“") == 1 and "pollution" not in answer.answer
+    check_quotes(answer, forum)
+
+
+def test_out_of_corpus_questions_are_refused(forum, settings):
+    answer = Answerer(forum, settings, generator=load_generator(settings, "extractive")).run(
+        "Who won the 2018 football World Cup final?")
+    assert answer.refused and answer.answer == REFUSAL and answer.retrieved
+
+
+# -- the bundled model, end to end --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundled():
+    from rag.config import Settings
+
+    settings = Settings.load(env={})
+    settings.llm.threads = 1
+    return load_generator(settings, "llamacpp")
+
+
+@pytest.mark.parametrize("question, fact", [
+    ("How many trucks go over the bridges on the Danube each day?", "65,000"),
+    ("Who leads the forum's secretariat?", "Helga Brandt"),
+    ("Where will the next forum take place?", "Budapest"),
+    ("What is the initiative expected to cost?", "4.5 billion"),
+    ("How many regions have signed partnership deals?", "40"),
+    ("By how much did trade between the member states grow?", "12 percent"),
+])
+def test_the_bundled_model_answers_new_phrasings_with_the_fact(forum, settings, bundled, question, fact):
+    answer = Answerer(forum, settings, generator=bundled).run(question)
+    assert not answer.refused, answer.draft
+    assert fact in answer.answer.replace("$", ""), (answer.draft, answer.answer)
+    assert any(fact in c.quote.replace("$", "") for c in answer.citations)
+    check_quotes(answer, forum)
+
+
+# -- paraphrases from ClapNQ -------------------------------------------------------------------------
+@pytest.mark.shared_data
+def test_clapnq_gold_answers_are_accepted_against_their_own_passages(checker):
+    """Human-written answers paraphrase their passages: at least 90% must be accepted whole
+    (every sentence supported), on the held-out half the checker was not fitted on."""
+    path = shared_data("clapnq/dev_answerable_a.jsonl")
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    rows = [r for n, r in enumerate(rows) if n % 2 == 1 and r["output"] and r["output"][0]["answer"].strip()]
+    accepted = 0
+    for row in rows:
+        answer = row["output"][0]["answer"]
+        claims = [answer[s:e] for s, e in split_sentences(answer)][:3]
+        sources = checker.document_sentences("\n\n".join(p["text"] for p in row["passages"]))
+        accepted += all(v.supported for v in checker.check(claims, sources, question=row["input"]))
+    assert accepted / len(rows) >= 0.9, f"{accepted} of {len(rows)}"
+
