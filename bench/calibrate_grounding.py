@@ -218,7 +218,6 @@ def main() -> None:
     fit_items = [it for it in qags + clapnq if it["split"] == "fit"]
     weights = fit(checker, fit_items)
     fit_scores = score(checker, fit_items)
-    fit_labels = np.array([it["label"] for it in fit_items])
     clapnq_fit = [it for it in clapnq if it["split"] == "fit"]
     clapnq_fit_scores = score(checker, clapnq_fit)
     # Above FACT_PENALTY: a claim with a missing fact must never reach the threshold.

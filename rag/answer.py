@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import closing
 from typing import Iterator
 
 from rag.answerability import AnswerabilityGate, Decision
@@ -46,6 +47,8 @@ SECOND_QUOTE_RATIO = 0.8
 # Where an unsupported sentence may be cut to its supported opening: before a comma, "and", "which"...
 CLAUSE_END = re.compile(r",\s|\s(?:and|but|which|who|while|with|including|on|in|at)\s")
 MIN_PREFIX_WORDS = 4
+# Kinds of answer that are figures our parsers find reliably (rag.facts): a quote must state one.
+FIGURE_KINDS = {"number", "money", "percent", "measure", "date"}
 # A draft's answer must rest on a sentence at least this close to the question, relative to the closest.
 RELEVANCE_RATIO = 0.75
 
@@ -97,6 +100,9 @@ class Answerer:
         chosen = candidates[: self.settings.answer.prompt_sentences]
         if self.generator.quotes:
             quotes = self._quotes(asks, candidates, hits)
+            if not quotes:
+                yield self._refusal(question, standalone, hits, timings, started, evidence.best_relevance, decision)
+                return
             timings["first_token_ms"] = _ms(started)
             yield " ".join(text for _, text in quotes)
             answer = self._quote_answer(question, standalone, quotes, hits, timings, started, "")
@@ -107,11 +113,12 @@ class Answerer:
         generating = time.perf_counter()
         cleaner = StreamCleaner()
         sentences = [PromptSentence(c.source.text, hits[c.source.passage].title, hits[c.source.passage].date) for c in chosen]
-        for piece in self.generator.stream(standalone, sentences):
-            if shown := cleaner.feed(piece):
-                if timings["first_token_ms"] is None:
-                    timings["first_token_ms"] = _ms(started)
-                yield shown
+        with closing(self.generator.stream(standalone, sentences)) as pieces:  # closed when our reader leaves
+            for piece in pieces:
+                if shown := cleaner.feed(piece):
+                    if timings["first_token_ms"] is None:
+                        timings["first_token_ms"] = _ms(started)
+                    yield shown
         if rest := cleaner.finish():
             timings["first_token_ms"] = timings["first_token_ms"] or _ms(started)
             yield rest
@@ -136,8 +143,12 @@ class Answerer:
             # The draft says nothing the sources support that answers the question: the best
             # sentence itself answers, quoted.
             timings["verify_ms"] = _ms(verifying)
-            answer = self._quote_answer(question, standalone, self._quotes(asks, candidates, hits, limit=1), hits,
-                                        timings, started, draft, rejected=verdicts)
+            quotes = self._quotes(asks, candidates, hits, limit=1)
+            if quotes:
+                answer = self._quote_answer(question, standalone, quotes, hits, timings, started, draft, rejected=verdicts)
+            else:
+                answer = self._refusal(question, standalone, hits, timings, started)
+                answer.draft, answer.sentences = draft, [AnswerSentence(v.claim, [], False, v.score) for v in verdicts]
         answer.relevance, answer.decision = evidence.best_relevance, decision
         yield answer
 
@@ -178,6 +189,13 @@ class Answerer:
         states another fact of the kind the question asks for and ranks nearly as high."""
         limit = limit or getattr(self.generator, "sentences", self.settings.answer.extractive_sentences)
         first = candidates[0]
+        if asks.kinds and set(asks.kinds) <= FIGURE_KINDS and not first.answer_spans:
+            # "How many / how much / when": a sentence without such a figure does not answer. Take the
+            # best of the top ones that has one; if none has, the corpus is silent on it.
+            stating = [c for c in candidates[: self.settings.answer.prompt_sentences] if c.answer_spans and c.score > 0]
+            if not stating:
+                return []
+            first = stating[0]
         chosen = [first]
         if limit > 1 and asks.kinds and len(candidates) > 1:
             second = candidates[1]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.config import calibrated
-from rag.grounding import CLAUSE_BREAK, Evidence, GroundingChecker, SourceSentence, strip_span
+from rag.grounding import Evidence, GroundingChecker, SourceSentence, strip_span
 from rag.question import Question
 from rag.types import Hit
 

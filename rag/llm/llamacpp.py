@@ -97,7 +97,10 @@ class LlamaCppLLM:
             from llama_cpp import Llama
         except ImportError as exc:
             raise LLMError("the llamacpp backend needs llama-cpp-python (`make install` builds it)") from exc
-        options = dict(n_ctx=settings.context_tokens, n_threads=settings.threads or None, seed=settings.seed,
+        # 0 = half the cores: the embedder and the verification share the machine with the model, and
+        # on 2 cores one llama.cpp thread gives the faster first token (bench/answer_latency.py).
+        threads = settings.threads or max(1, (os.cpu_count() or 2) // 2)
+        options = dict(n_ctx=settings.context_tokens, n_threads=threads, seed=settings.seed,
                        flash_attn=settings.flash_attn, verbose=False)
         self.context_tokens = settings.context_tokens
         if settings.hf_repo:
