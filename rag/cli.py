@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", parents=[common], help="answer a question with verified citations")
     ask.add_argument("question", nargs="?", metavar="QUESTION", help="omit for an interactive chat")
-    ask.add_argument("--k", type=int, default=None, help="passages to retrieve (default 5)")
+    ask.add_argument("--k", type=int, default=None, help="passages to retrieve (default answer.k)")
     ask.add_argument("--llm", choices=LLM_BACKENDS, help="generator backend (default: llm.backend)")
     add_filter_arguments(ask)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", parents=[common], help="open the chat UI in the browser (Gradio)")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ui.add_argument("--insecure", action="store_true",
+                    help="allow a non-loopback address without logins (server.ui_auth / RAG_SERVER_UI_AUTH)")
 
     serve = commands.add_parser("serve", parents=[common], help="the HTTP API (FastAPI; OpenAI-compatible chat)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -285,6 +287,9 @@ def cmd_delete(args, settings: Settings) -> int:
 
 
 def cmd_ui(args, settings: Settings) -> int:
+    if not settings.server.ui_auth and not _is_loopback(args.host) and not args.insecure:
+        raise ConfigError(f"refusing to serve the UI on {args.host} without logins: set server.ui_auth "
+                          "(or RAG_SERVER_UI_AUTH=user:password), bind 127.0.0.1, or pass --insecure")
     from ui.app import serve  # gradio takes seconds to import: only for this command
 
     serve(settings, args.host, args.port)
@@ -306,7 +311,8 @@ def cmd_serve(args, settings: Settings) -> int:
     print(f"API on http://{args.host}:{args.port}  (docs at /docs, index {settings.index_dir}/, "
           f"{service.index.metadata.counts()['documents']} documents, "
           f"auth {'on' if settings.server.api_key else 'off'})", flush=True)
-    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(create_app(service, args.host), host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=5)
     return 0
 
 

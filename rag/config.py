@@ -54,6 +54,15 @@ class EmbeddingSettings:
 
 
 @dataclass
+class IngestSettings:
+    """Bounds on what one file or document may be: a gzip bomb or a runaway record is an error for that
+    file alone, never a server out of memory."""
+
+    max_file_bytes: int = 256 * 1024 * 1024  # a file's size after decompression
+    max_document_chars: int = 2_000_000  # one article's text (a long news feature is ~50,000)
+
+
+@dataclass
 class ChunkingSettings:
     """Paragraph-first, token-bounded chunking (tokens are tiktoken cl100k tokens)."""
 
@@ -120,7 +129,7 @@ class LLMSettings:
     hf_file: str = ""
     context_tokens: int = 2048
     max_answer_tokens: int = 64  # one or two sentences; verification drops what rambles past them
-    threads: int = 0  # llama.cpp threads; 0 = all cores. Use 1 on a busy machine: 2 threads busy-wait.
+    threads: int = 0  # llama.cpp threads; 0 = half the cores (1 on 2 cores: the faster first token there)
     # The bundled Q4_1 file has no fast CPU matmul kernel in llama.cpp; unpacked once to F16 (270 MB,
     # same weights) it reads prompts about twice as fast. "q4_1" keeps the shipped file as it is.
     bundled_format: str = "f16"  # f16 | q8_0 | q4_0 | q4_1
@@ -175,10 +184,23 @@ class ServerSettings:
     max_question_chars: int = 2000
     max_k: int = 50
     max_history_messages: int = 40
+    max_history_chars: int = 20000  # all history messages together
     max_page_size: int = 500  # documents per page
     # /v1/chat/completions: also append the sources (title, date, quote) to the message text, so
     # plain chat clients that ignore the extra `citations` field still show them.
     sources_footer: bool = True
+    # An answer waits at most this long for the language model (one answer at a time) before the
+    # request is told the model is busy (HTTP 503 with Retry-After).
+    busy_timeout_seconds: float = 30.0
+    # Host names the servers answer to besides the loopback ones (comma-separated): anything else is
+    # refused, so DNS rebinding cannot reach them.
+    allowed_hosts: str = ""
+    # Web origins (https://app.example.com, comma-separated) whose pages may call the servers: CORS
+    # headers and cross-site writes only for these. Empty = same-origin browser pages only.
+    cors_origins: str = ""
+    # Chat UI logins, "user:password" pairs separated by commas (also $RAG_SERVER_UI_AUTH). Empty = no
+    # login, which `rag ui` accepts only on a loopback address.
+    ui_auth: str = ""
 
 
 @dataclass
@@ -187,6 +209,7 @@ class Settings:
 
     index_dir: Path = Path("index")
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     distributed: DistributedSettings = field(default_factory=DistributedSettings)
@@ -241,6 +264,8 @@ class Settings:
         """Check ranges that a type alone does not."""
         checks = [
             (self.embedding.batch_size > 0, "embedding.batch_size must be > 0"),
+            (self.ingest.max_file_bytes > 0 and self.ingest.max_document_chars > 0,
+             "ingest.max_file_bytes and ingest.max_document_chars must be > 0"),
             (self.chunking.max_tokens >= 16, "chunking.max_tokens must be >= 16"),
             (0 <= self.chunking.min_tokens < self.chunking.max_tokens, "chunking.min_tokens must be in [0, max_tokens)"),
             (self.store.ann_threshold >= 0, "store.ann_threshold must be >= 0"),
@@ -270,6 +295,10 @@ class Settings:
             (self.server.max_question_chars > 0, "server.max_question_chars must be > 0"),
             (self.server.max_k > 0 and self.server.max_page_size > 0, "server.max_k and max_page_size must be > 0"),
             (self.server.max_history_messages >= 0, "server.max_history_messages must be >= 0"),
+            (self.server.busy_timeout_seconds > 0, "server.busy_timeout_seconds must be > 0"),
+            (all(":" in pair.strip() and pair.split(":", 1)[0].strip() and pair.split(":", 1)[1]
+                 for pair in self.server.ui_auth.split(",") if pair.strip()),
+             "server.ui_auth must be user:password pairs separated by commas"),
         ]
         for ok, message in checks:
             if not ok:

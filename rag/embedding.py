@@ -8,6 +8,7 @@ Hugging Face cache) can be configured; hub downloads stay off unless `HF_HUB_OFF
 from __future__ import annotations
 
 import os
+import threading
 from functools import cached_property
 
 import numpy as np
@@ -35,15 +36,28 @@ def resolve_model_path(model: str) -> str:
 
 
 class Embedder:
-    """Encodes texts with a sentence-transformers model; cosine similarity becomes inner product."""
+    """Encodes texts with a sentence-transformers model; cosine similarity becomes inner product.
+
+    One Embedder is shared by a server's threads (answers while an upload is ingested): the model and
+    its fast tokenizer are not safe to call from two threads at once ("expected sequence of length 86
+    (got 85)"), so every use goes through one lock. Loading is under it too.
+    """
 
     def __init__(self, settings: EmbeddingSettings | None = None):
         self.settings = settings or EmbeddingSettings()
         self.name = self.settings.model
+        self._lock = threading.RLock()
+        self._model = None
 
-    @cached_property
+    @property
     def model(self):
         """The loaded SentenceTransformer (loaded on first use: importing torch costs seconds)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self):
         # The product never downloads weights at run time; a user may opt in by setting it to 0.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "Loading weights" bar on every command
@@ -73,20 +87,22 @@ class Embedder:
 
     def fits(self, text: str) -> bool:
         """Whether `text` embeds without truncation."""
-        tokenizer = self.model.tokenizer
-        return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]) <= self.max_tokens
+        with self._lock:
+            tokenizer = self.model.tokenizer
+            return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]) <= self.max_tokens
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.settings.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress,
-        )
+        with self._lock:
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_query(self, query: str) -> np.ndarray:

@@ -29,12 +29,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from rag.chunking import sentence_spans
+from rag.chunking import is_layout, sentence_spans
 from rag.config import Settings, calibrated
 from rag.embedding import Embedder
 from rag.entities import Entity, EntityTagger
 from rag.facts import CODE as CODE_PATTERN
 from rag.facts import DateMention, Quantity, codes, dates, dates_agree, quantities, quantities_agree
+from rag.injection import is_instruction
 from rag.question import Question
 from rag.store.bm25 import tokenize
 from rag.types import Hit
@@ -180,6 +181,9 @@ def adjacent_pairs(singles: list[SourceSentence], hits: list[Hit]) -> list[Sourc
     for first, second in zip(singles, singles[1:]):
         if first.passage == second.passage:
             hit = hits[first.passage]
+            between = hit.text[first.end - hit.start:second.start - hit.start]
+            if between.strip() and not is_layout(between):
+                continue  # a sentence left out (addressed to an AI) lies between them
             text = hit.text[first.start - hit.start:second.end - hit.start]
             pairs.append(SourceSentence(first.passage, first.start, second.end, text, pair=True, year=first.year))
     return pairs
@@ -211,7 +215,8 @@ class GroundingChecker:
         singles = []
         for number, hit in enumerate(hits):
             for s, e in split_sentences(hit.text):
-                singles.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e], year=_year(hit.date)))
+                if not is_instruction(hit.text[s:e]):  # addressed to an AI: never evidence (rag.injection)
+                    singles.append(SourceSentence(number, hit.start + s, hit.start + e, hit.text[s:e], year=_year(hit.date)))
         return singles + adjacent_pairs(singles, hits) if pairs else singles
 
     def document_sentences(self, text: str, pairs: bool = True) -> list[SourceSentence]:

@@ -57,6 +57,7 @@ class BatchResult:
     duplicates: list[str] = field(default_factory=list)  # same text as a stored document with another id
     chunks: int = 0  # chunks embedded and stored
     tokens: int = 0
+    flagged: int = 0  # sentences addressed to an AI (rag.injection), kept but never used as evidence
 
     @property
     def doc_ids(self) -> list[str]:
@@ -357,6 +358,7 @@ class NewsIndex:
         self._vectors_dirty = self._bm25_stale = True
         result.chunks = len(texts)
         result.tokens = sum(c.n_tokens for _, chunks in to_write for c in chunks)
+        result.flagged = self.metadata.flagged_count(document.doc_id for document, _ in to_write)
         return result
 
     def _embed(self, to_write: list[tuple[Document, list[Chunk]]], texts: list[str],

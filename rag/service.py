@@ -13,6 +13,7 @@ under its own lock; the extractive generator needs none.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from contextlib import contextmanager
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from rag.answer import Answerer
-from rag.config import LLM_BACKENDS, Settings
+from rag.config import Settings
 from rag.embedding import Embedder
 from rag.generate import Generator, load_generator
 from rag.grounding import GroundingChecker
 from rag.index import MANIFEST, NewsIndex
-from rag.ingest import FieldMap
+from rag.ingest import FieldMap, oversized
 from rag.ingest.pipeline import IngestPipeline, IngestReport
 from rag.prompt import PromptSentence
 from rag.retrieve import Retriever, SearchFilters
@@ -36,19 +37,66 @@ RELEASE_AFTER_SECONDS = 300
 EXTERNAL_CHECK_SECONDS = 5.0
 
 
-class LockedGenerator:
-    """A generator whose whole stream runs under a lock (one llama.cpp context, one caller at a time)."""
+class BackendUnavailableError(ValueError):
+    """A request named a generator this server is not configured to run."""
 
-    def __init__(self, generator: Generator):
+
+class BusyError(RuntimeError):
+    """The generator stayed busy with other answers for longer than server.busy_timeout_seconds."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the language model is busy with other answers (waited {seconds:g} s); retry shortly")
+        self.retry_after = max(1, int(seconds))
+
+
+class LockedGenerator:
+    """A generator that runs one answer at a time (one llama.cpp context), safely for abandoned readers.
+
+    The model runs in a worker thread that holds the lock and puts pieces on a queue; the caller reads
+    the queue. So the lock never waits on a reader: a client that stops reading (a closed SSE stream)
+    cancels the generation when its iterator is closed, and even one that is never closed only costs
+    the rest of one bounded generation (llm.max_answer_tokens). Waiting for the lock is bounded too
+    (server.busy_timeout_seconds), after which BusyError says the model is busy.
+    """
+
+    def __init__(self, generator: Generator, wait_seconds: float = 30.0):
         self.generator = generator
         self.lock = threading.Lock()
+        self.wait_seconds = wait_seconds
 
-    def __getattr__(self, name: str):  # llm, prompt_builder, ...: as the wrapped generator's
+    def __getattr__(self, name: str):  # backend, model, quotes, llm...: as the wrapped generator's
         return getattr(self.generator, name)
 
     def stream(self, question: str, sentences: list[PromptSentence]) -> Iterator[str]:
-        with self.lock:
-            yield from self.generator.stream(question, sentences)
+        if not self.lock.acquire(timeout=self.wait_seconds):
+            raise BusyError(self.wait_seconds)
+        pieces: queue.Queue = queue.Queue()
+        cancelled = threading.Event()
+
+        def work() -> None:
+            try:
+                for piece in self.generator.stream(question, sentences):
+                    if cancelled.is_set():
+                        break
+                    pieces.put(("piece", piece))
+                pieces.put(("end", None))
+            except BaseException as exc:  # handed to the reader, raised there
+                pieces.put(("error", exc))
+            finally:
+                self.lock.release()
+
+        threading.Thread(target=work, name="llm-generation", daemon=True).start()
+        try:
+            while True:
+                kind, value = pieces.get()
+                if kind == "piece":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            cancelled.set()  # the reader is gone or done: stop generating at the next piece
 
 
 class IndexService:
@@ -99,12 +147,15 @@ class IndexService:
     def generator(self, backend: str | None = None) -> Generator:
         """The generator for a backend, loaded on first use and kept."""
         backend = backend or self.settings.llm.backend
-        if backend not in LLM_BACKENDS:
-            raise ValueError(f"unknown LLM backend {backend!r}; choose one of {', '.join(LLM_BACKENDS)}")
+        available = self.available_backends()
+        if backend not in available:  # a client may not pick a backend this server was not set up for
+            raise BackendUnavailableError(f"LLM backend {backend!r} is not available on this server; "
+                                          f"choose one of {', '.join(available)}")
         with self._generators_lock:
             if backend not in self._generators:
                 generator = load_generator(self.settings, backend)
-                self._generators[backend] = generator if generator.quotes else LockedGenerator(generator)
+                self._generators[backend] = (generator if generator.quotes else
+                                             LockedGenerator(generator, self.settings.server.busy_timeout_seconds))
             return self._generators[backend]
 
     def available_backends(self) -> list[str]:
@@ -130,6 +181,9 @@ class IndexService:
     def add_documents(self, documents: list[Document]) -> IngestReport:
         """Store documents given as records (not files); same reporting as a file ingest."""
         report = IngestReport()
+        limit = self.settings.ingest.max_document_chars
+        report.issues += [oversized(d, limit) for d in documents if len(d.text) > limit]
+        documents = [d for d in documents if len(d.text) <= limit]
         with self._writer() as index:
             for start in range(0, len(documents), self.settings.store.commit_every_docs):
                 report.add(index.add_documents(documents[start:start + self.settings.store.commit_every_docs]))

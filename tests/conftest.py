@@ -178,3 +178,26 @@ def running_server(args: list[str], ready_url: str, log_path: Path, env: dict | 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real OpenAI-compatible server (llama-cpp-python's) on 127.0.0.1 with the bundled model."""
+    from rag.llm.llamacpp import bundled_model_path
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process, "llama_cpp.server")
+    except BaseException:  # pytest.fail raises outside Exception
+        process.kill()
+        raise
+    yield f"http://127.0.0.1:{port}/v1"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()

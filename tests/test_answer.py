@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, run_cli, wait_for_port
+from conftest import ROOT, SEEDS, free_port, run_cli
 from rag.answer import REFUSAL, Answerer, rewrite_follow_up
 from rag.config import LLMSettings
 from rag.generate import ChatGenerator, ExtractiveGenerator, load_generator
@@ -200,29 +200,7 @@ def test_cli_ask_json_contract(tmp_path):
     assert text.returncode == 0 and "[1]" in text.stdout and "\n[1] " in text.stdout
 
 
-# -- openai backend against a real llama.cpp server -------------------------------------------------
-@pytest.fixture(scope="module")
-def llama_server():
-    from rag.llm.llamacpp import bundled_model_path
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, process, "llama_cpp.server")
-    except BaseException:  # pytest.fail raises outside Exception
-        process.kill()
-        raise
-    yield f"http://127.0.0.1:{port}/v1"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
+# -- openai backend against a real llama.cpp server (conftest.llama_server) ---------------------
 @pytest.mark.parametrize("stream", [True, False])
 def test_openai_backend_against_a_real_local_server(seeded, settings, llama_server, stream):
     settings.llm.openai_base_url, settings.llm.openai_model = llama_server, "smollm2"

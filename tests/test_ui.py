@@ -202,7 +202,7 @@ def test_questions_are_answered_while_an_upload_is_being_ingested(page, tmp_path
              "hospital school river market energy tariff airport vaccine").split()
     bulk = tmp_path / "bulk_archive.jsonl"
     with open(bulk, "w", encoding="utf-8") as out:
-        for i in range(700):
+        for i in range(300):
             paragraphs = ["\n".join(" ".join(rng.choice(words) for _ in range(18)).capitalize() + "." for _ in range(6))
                           for _ in range(4)]
             out.write(json.dumps({"id": f"bulk-{i}", "title": f"Bulk report {i}", "text": "\n\n".join(paragraphs),
@@ -214,4 +214,17 @@ def test_questions_are_answered_while_an_upload_is_being_ingested(page, tmp_path
     page.get_by_role("tab", name="Corpus").click()
     assert bulk.name not in page.inner_text("#upload-summary"), "the answer came only after the upload finished"
     results = wait_for_upload_result(page, bulk.name, timeout_ms=600_000)
-    assert "ok" in results and "700" in results
+    assert "ok" in results and "300" in results
+
+
+def test_math_bare_urls_and_overlong_questions_stay_plain_text(page):
+    answer, _ = ask(page, "Did $x^2$ and $$y$$ cost \\(3\\) at www.evil.example or https://evil.example/pay?")
+    chat = page.locator("#chat")
+    assert "$x^2$" in chat.inner_text() and "www.evil.example" in chat.inner_text()  # shown as typed
+    rendered = page.evaluate(
+        """() => ({math: document.querySelectorAll('#chat .katex, #chat math').length,
+                   links: document.querySelectorAll('#chat a[href*="evil.example"]').length})"""
+    )
+    assert rendered == {"math": 0, "links": 0}
+    answer, _ = ask(page, "Why? " * 500)  # 2,500 characters, over server.max_question_chars (2,000)
+    assert "⚠️" in answer and "limit is 2000" in answer

@@ -47,6 +47,12 @@ def build_app(service: IndexService) -> gr.Blocks:
         if not question:
             yield "", chat, history, gr.skip()
             return
+        if len(question) > settings.server.max_question_chars:
+            chat = chat + [{"role": "user", "content": markdown_text(question[:200]) + "…"},
+                           {"role": "assistant", "content": f"⚠️ The question has {len(question)} characters; the limit is "
+                                                            f"{settings.server.max_question_chars}."}]
+            yield "", chat, history, gr.skip()
+            return
         chat = chat + [{"role": "user", "content": markdown_text(question)},
                        {"role": "assistant", "content": "▌"}]
         yield "", chat, history, SOURCES_PLACEHOLDER
@@ -127,7 +133,7 @@ def build_app(service: IndexService) -> gr.Blocks:
         with gr.Tab("Chat"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Conversation", height=480, allow_tags=False, elem_id="chat",
+                    chat = gr.Chatbot(label="Conversation", height=480, allow_tags=False, elem_id="chat", latex_delimiters=[],
                                       feedback_options=None, buttons=["copy", "copy_all"])
                     question = gr.Textbox(placeholder="Ask about the news… (Enter to send)", show_label=False,
                                           elem_id="question", autofocus=True)
@@ -186,14 +192,26 @@ def build_app(service: IndexService) -> gr.Blocks:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Load the index and the generator, then serve the UI until interrupted."""
+    """Load the index and the models, then serve the UI until interrupted.
+
+    The Gradio app is mounted in a FastAPI app of our own, so the same Host allow-list and
+    cross-site checks as the API's apply to every Gradio route (its /gradio_api/ calls included), and
+    `server.ui_auth` logins (Gradio's auth) guard all of it.
+    """
+    import uvicorn
+    from fastapi import FastAPI
+
+    from rag.api.guard import guard
+
     service = IndexService(settings)
     service.generator()  # load the model now: the first question should not wait for it
     service.checker.tagger.warm()  # and the NER model the answer path uses
-    app = build_app(service)
+    blocks = build_app(service).queue(default_concurrency_limit=1)
+    users = [tuple(pair.strip().split(":", 1)) for pair in settings.server.ui_auth.split(",") if pair.strip()]
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    guard(app, settings.server, host)
+    app = gr.mount_gradio_app(app, blocks, path="/", auth=users or None, css=CSS, footer_links=[], show_error=True,
+                              max_file_size=int(settings.server.max_upload_mb * 1024 * 1024))
     print(f"chat UI on http://{host}:{port}  (index {settings.index_dir}/, "
-          f"{service.index.metadata.counts()['documents']} documents)", flush=True)
-    app.queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, css=CSS, inbrowser=False, share=False, show_error=True,
-        max_file_size=int(settings.server.max_upload_mb * 1024 * 1024), footer_links=[],
-    )
+          f"{service.index.metadata.counts()['documents']} documents, logins {'on' if users else 'off'})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urlparse
 
+from rag.api.guard import safe_url
+from rag.injection import instruction_spans
 from rag.types import Answer, Citation, Hit
 
 # Markdown punctuation that could start emphasis, links, images, code, headings or tables.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_AUTOLINK = re.compile(r"://|\bwww\\?\.", re.IGNORECASE)
 CONTEXT_CHARS = 600  # at most this much text shown around a quote
+FLAGGED_NOTE = "This sentence addresses an AI assistant; it is never used as a source."
 
 
 def markdown_text(text: str) -> str:
-    """`text` so that Markdown renders it literally, with no HTML."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
-
-
-def safe_url(url: str) -> str | None:
-    """The URL if it is a plain web link, else None (javascript:, data:, relative paths...)."""
-    parsed = urlparse((url or "").strip())
-    return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
+    """`text` so that Markdown renders it literally: no HTML, no emphasis or links, no bare URL made a
+    link (the "://" and "www." that autolinking looks for are written as character references), no
+    math (the Chatbot renders no LaTeX: `latex_delimiters=[]`)."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return _AUTOLINK.sub(lambda m: "&#58;//" if m.group() == "://" else m.group()[:3] + "&#46;", escaped)
 
 
 def answer_markdown(answer: Answer, flag_unsupported: bool = False) -> str:
@@ -73,10 +73,21 @@ def _heading(n: int | None, title: str, date: str | None, source: str, url: str)
     return f'<div class="rag-title">{number}{title_html}' + (f' <span class="rag-meta">({meta})</span>' if meta else "") + "</div>"
 
 
+def flagged_html(text: str) -> str:
+    """Escaped text with the sentences that address an AI (rag.injection) marked as such."""
+    parts, position = [], 0
+    for start, end in instruction_spans(text):
+        parts.append(html.escape(text[position:start]))
+        parts.append(f'<span class="rag-flagged" title="{FLAGGED_NOTE}">⚠ {html.escape(text[start:end])}</span>')
+        position = end
+    parts.append(html.escape(text[position:]))
+    return "".join(parts)
+
+
 def citation_html(citation: Citation, document_text: str) -> str:
     """One source: heading, then the quote highlighted inside its paragraph."""
     before, quote, after = quote_in_context(document_text, citation.start, citation.end)
-    body = f"{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}"
+    body = f"{flagged_html(before)}<mark>{html.escape(quote)}</mark>{flagged_html(after)}"
     heading = _heading(citation.n, citation.title, citation.date, citation.source, citation.url)
     return f'<div class="rag-source" data-n="{citation.n}">{heading}<div class="rag-quote">{body}</div></div>'
 
@@ -84,7 +95,7 @@ def citation_html(citation: Citation, document_text: str) -> str:
 def related_html(hit: Hit) -> str:
     """A retrieved passage offered after a refusal."""
     heading = _heading(None, hit.title, hit.date, hit.source, hit.url)
-    return f'<div class="rag-source rag-related">{heading}<div class="rag-quote">{html.escape(hit.text)}</div></div>'
+    return f'<div class="rag-source rag-related">{heading}<div class="rag-quote">{flagged_html(hit.text)}</div></div>'
 
 
 def sources_html(answer: Answer, document_texts: dict[str, str]) -> str:
@@ -108,4 +119,5 @@ CSS = """
 .rag-quote { white-space: pre-wrap; font-size: 0.92em; }
 .rag-quote mark { background: #ffe58a; padding: 0 1px; }
 .rag-refused { font-weight: 600; color: #a33; margin-bottom: 8px; }
+.rag-flagged { background: #f3e0e0; text-decoration: line-through; color: #733; }
 """

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import tempfile
+import threading
 import time
 import uuid
 from datetime import date
@@ -27,19 +29,21 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api import models as m
-from rag.api.middleware import BodyLimit, Metrics
-from rag.config import LLM_BACKENDS
+from rag.api.guard import guard, safe_url
+from rag.api.middleware import BodyLimit, BodyTooLarge, Metrics
 from rag.ingest import FieldMap
 from rag.ingest.base import document_from_record
 from rag.ingest.pipeline import IngestReport
 from rag.llm.base import LLMError
 from rag.prompt import PromptTooLongError
 from rag.retrieve import QueryError, SearchFilters
-from rag.service import IndexService
+from rag.index import IndexError as RagIndexError
+from rag.service import BackendUnavailableError, BusyError, IndexService
 from rag.tokens import count_tokens
 from rag.types import Answer
 
 MODEL_PREFIX = "newsrag"
+MAX_OFFSET = 2**31  # SQLite takes 64-bit offsets; anything past this is past any index anyway
 ERRORS = {
     401: {"model": m.ErrorResponse, "description": "missing or wrong API key"},
     404: {"model": m.ErrorResponse, "description": "no such document or model"},
@@ -62,7 +66,7 @@ def error_response(status: int, kind: str, message: str, headers: dict | None = 
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(service: IndexService) -> FastAPI:
+def create_app(service: IndexService, bind_host: str = "") -> FastAPI:
     """The API over a service (which owns the index, the models and the write lock)."""
     limits = service.settings.server
     metrics = Metrics()
@@ -100,12 +104,21 @@ def create_app(service: IndexService) -> FastAPI:
 
     @app.exception_handler(QueryError)
     @app.exception_handler(PromptTooLongError)
+    @app.exception_handler(BackendUnavailableError)
     async def bad_query(_: Request, exc: Exception):
         return error_response(422, "invalid_request", str(exc))
 
     @app.exception_handler(LLMError)
     async def llm_error(_: Request, exc: LLMError):
         return error_response(502, "llm_unavailable", str(exc))
+
+    @app.exception_handler(RagIndexError)
+    async def index_unavailable(_: Request, exc: RagIndexError):
+        return error_response(409, "conflict", str(exc).replace(str(service.settings.index_dir), "the index"))
+
+    @app.exception_handler(BusyError)
+    async def busy(_: Request, exc: BusyError):
+        return error_response(503, "busy", str(exc), {"Retry-After": str(exc.retry_after)})
 
     # -- helpers ------------------------------------------------------------------------------
     def check_k(k: int | None) -> None:
@@ -123,12 +136,16 @@ def create_app(service: IndexService) -> FastAPI:
         if len(history) > limits.max_history_messages:
             raise ApiError(422, "invalid_request", f"history has {len(history)} messages; the limit is "
                            f"{limits.max_history_messages} (server.max_history_messages)")
+        size = sum(len(h["content"] if isinstance(h, dict) else text_of(h.content)) for h in history)
+        if size > limits.max_history_chars:
+            raise ApiError(422, "invalid_request", f"history has {size} characters; the limit is "
+                           f"{limits.max_history_chars} (server.max_history_chars)")
 
     def backend_for(model: str) -> str | None:
         if model == MODEL_PREFIX:
             return None
         backend = model.removeprefix(MODEL_PREFIX + "-")
-        if backend not in LLM_BACKENDS or model == backend:
+        if backend not in service.available_backends() or model == backend:
             raise ApiError(404, "model_not_found", f"model {model!r} does not exist; GET /v1/models lists them")
         return backend
 
@@ -145,7 +162,7 @@ def create_app(service: IndexService) -> FastAPI:
         return {"query": request.query, "hits": [hit.to_json() for hit in hits]}
 
     @api.post("/v1/ask", response_model=m.AnswerResponse, responses=SSE, tags=["answers"])
-    def ask(request: m.AskRequest):
+    def ask(request: m.AskRequest, http: Request):
         """An answer with verified citations (`rag ask --json`); `stream: true` sends SSE token events first."""
         check_question(request.question, "question")
         check_k(request.k)
@@ -157,11 +174,11 @@ def create_app(service: IndexService) -> FastAPI:
         if not request.stream:
             return final_answer(pieces).to_json()
         first = next(pieces)  # errors before the first byte still become a JSON error response
-        return StreamingResponse(ask_events(first, pieces), media_type="text/event-stream",
+        return StreamingResponse(until_disconnected(http, ask_events(first, pieces)), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
     @api.post("/v1/chat/completions", response_model=m.ChatCompletionResponse, responses=SSE, tags=["openai"])
-    def chat_completions(request: m.ChatCompletionRequest):
+    def chat_completions(request: m.ChatCompletionRequest, http: Request):
         """OpenAI Chat Completions: the last user message is the question, earlier ones the history.
 
         The answer is verified before it is sent, streamed or not, so a client never shows a sentence
@@ -181,13 +198,13 @@ def create_app(service: IndexService) -> FastAPI:
         answerer = service.answerer(backend)
         answer = final_answer(answerer.stream(question, history=history, k=request.k,
                                               filters=filters(request)))
-        content = answer.answer + (sources_footer(answer) if limits.sources_footer else "")
+        content = inert(answer.answer) + (sources_footer(answer) if limits.sources_footer else "")
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         citations = answer.to_json()["citations"]
         if request.stream:
-            return StreamingResponse(completion_chunks(completion_id, created, request.model, content, citations,
-                                                       answer.refused),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            chunks = completion_chunks(completion_id, created, request.model, content, citations, answer.refused)
+            return StreamingResponse(until_disconnected(http, chunks), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
         prompt_tokens = sum(count_tokens(text_of(msg.content)) for msg in request.messages)
         completion_tokens = count_tokens(content)
         return {
@@ -208,7 +225,7 @@ def create_app(service: IndexService) -> FastAPI:
     # -- documents ----------------------------------------------------------------------------
     @api.get("/v1/documents", response_model=m.DocumentPage, tags=["documents"])
     def list_documents(
-        offset: int = Query(0, ge=0), limit: int = Query(50, ge=1),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(50, ge=1),
         source: str | None = None, since: date | None = None, until: date | None = None,
         q: str | None = Query(None, description="title substring or exact document id"),
     ):
@@ -217,15 +234,15 @@ def create_app(service: IndexService) -> FastAPI:
             raise ApiError(422, "invalid_request", f"limit={limit} is over {limits.max_page_size} (server.max_page_size)")
         documents, total = service.index.metadata.list_documents(
             offset=offset, limit=limit, query=q or "", source=source or "", since=iso(since) or "", until=iso(until) or "")
-        return {"total": total, "offset": offset, "limit": limit, "documents": documents}
+        return {"total": total, "offset": offset, "limit": limit, "documents": [public(d) for d in documents]}
 
-    @api.get("/v1/documents/{doc_id}", response_model=m.DocumentModel, tags=["documents"])
+    @api.get("/v1/documents/{doc_id:path}", response_model=m.DocumentModel, tags=["documents"])
     def get_document(doc_id: str):
         """One document with its full text."""
         document = service.index.metadata.get_document(doc_id)
         if document is None:
             raise ApiError(404, "not_found", f"no document {doc_id!r}")
-        return document
+        return public(document)
 
     @api.post("/v1/documents", response_model=m.IngestResponse, tags=["documents"], openapi_extra=UPLOAD_BODY)
     async def add_documents(request: Request):
@@ -251,6 +268,8 @@ def create_app(service: IndexService) -> FastAPI:
     async def ingest_uploads(request: Request) -> dict:
         try:
             form = await request.form(max_files=100, max_fields=20, max_part_size=int(limits.max_upload_mb * 1e6))
+        except BodyTooLarge:
+            raise
         except Exception as exc:  # noqa: BLE001 - any multipart parse failure is the client's malformed body
             raise ApiError(422, "invalid_request", f"malformed multipart body: {exc}") from None
         uploads = [item for item in form.getlist("files") if hasattr(item, "filename")]
@@ -259,7 +278,7 @@ def create_app(service: IndexService) -> FastAPI:
         total, files = IngestReport(), []
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as folder:
             for number, upload in enumerate(uploads):
-                name = Path(upload.filename or f"upload-{number}").name or f"upload-{number}"
+                name = safe_filename(upload.filename, f"upload-{number}")
                 path = Path(folder) / f"{number}" / name
                 path.parent.mkdir()
                 path.write_bytes(await upload.read())
@@ -273,7 +292,7 @@ def create_app(service: IndexService) -> FastAPI:
             raise ApiError(422, "invalid_document", "; ".join(str(issue) for issue in total.issues)[:2000])
         return {"report": total.to_json(), "files": files}
 
-    @api.delete("/v1/documents/{doc_id}", response_model=m.DeleteResponse, tags=["documents"])
+    @api.delete("/v1/documents/{doc_id:path}", response_model=m.DeleteResponse, tags=["documents"])
     def delete_document(doc_id: str):
         """Remove a document from the index."""
         deleted = service.delete([doc_id])
@@ -284,8 +303,12 @@ def create_app(service: IndexService) -> FastAPI:
     # -- operations ---------------------------------------------------------------------------
     @api.get("/v1/stats", response_model=m.StatsResponse, tags=["operations"])
     def stats():
-        """What the index holds (`rag stats --json`)."""
-        return service.index.stats()
+        """What the index holds (`rag stats --json`), without the server's file paths."""
+        stats = service.index.stats()
+        stats["index"] = Path(stats["index"]).name
+        stats["store"] = {key: (Path(value).name if key == "uri" and "://" not in value else value)
+                          for key, value in stats.get("store", {}).items()}
+        return stats
 
     @api.get("/metrics", response_class=PlainTextResponse, tags=["operations"],
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
@@ -304,7 +327,8 @@ def create_app(service: IndexService) -> FastAPI:
     app.include_router(api)
     app.openapi = lambda: app.openapi_schema or finish_schema(app, limits)
     app.add_middleware(BodyLimit, json_bytes=int(limits.max_body_mb * 1e6), upload_bytes=int(limits.max_upload_mb * 1e6))
-    app.add_middleware(metrics.middleware)  # outermost: a 413 from BodyLimit is counted too
+    guard(app, limits, bind_host)  # Host allow-list, no cross-site writes, CORS only as configured
+    app.add_middleware(metrics.middleware)  # outermost: refusals are counted too
     return app
 
 
@@ -428,31 +452,101 @@ def ask_events(first, pieces: Iterator) -> Iterator[str]:
     an `error` event carrying the usual error object, since the status code is already sent.
     """
     try:
-        for item in _chain(first, pieces):
+        for item in closing_chain(first, pieces):
             if isinstance(item, Answer):
                 yield f"event: answer\ndata: {json.dumps(item.to_json(), ensure_ascii=False)}\n\n"
             else:
                 yield f"event: token\ndata: {json.dumps({'text': item}, ensure_ascii=False)}\n\n"
-    except LLMError as exc:
-        error = {"error": {"type": "llm_unavailable", "message": str(exc)}}
+    except (LLMError, BusyError) as exc:
+        kind = "busy" if isinstance(exc, BusyError) else "llm_unavailable"
+        error = {"error": {"type": kind, "message": str(exc)}}
         yield f"event: error\ndata: {json.dumps(error, ensure_ascii=False)}\n\n"
 
 
-def _chain(first, rest: Iterator) -> Iterator:
-    yield first
-    yield from rest
+async def until_disconnected(request: Request, events: Iterator[str]):
+    """Send a blocking event iterator from the thread pool, and stop it when the client goes away.
+
+    Closing the iterator ends the answer path where it stands (GeneratorExit), which cancels the
+    model's generation and frees it for the next request; a client that drops an SSE stream
+    therefore never holds the model. Starlette cancels this task when the client disconnects; the
+    step running in the thread pool finishes and the iterator is closed right after it.
+    """
+    steps = LockedIterator(events)
+    try:
+        while not await request.is_disconnected():
+            item = await run_in_threadpool(steps.next)
+            if item is END:
+                return
+            yield item
+    finally:
+        await run_in_threadpool(steps.close)
+
+
+END = object()
+
+
+class LockedIterator:
+    """An iterator stepped and closed from pool threads, never both at once."""
+
+    def __init__(self, iterator: Iterator):
+        self.iterator, self.lock = iterator, threading.Lock()
+
+    def next(self):
+        with self.lock:
+            return next(self.iterator, END)
+
+    def close(self) -> None:
+        with self.lock:
+            close = getattr(self.iterator, "close", None)
+            if close:
+                close()
+
+
+def closing_chain(first, rest: Iterator) -> Iterator:
+    """`first`, then `rest`; closing this closes `rest` (the answer path, and the model with it)."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close:
+            close()
 
 
 def sources_footer(answer: Answer) -> str:
-    """The citations as text, for chat clients that show only the message."""
+    """The citations as text, for chat clients that show only the message (links only for http(s))."""
     if not answer.citations:
         return ""
     lines = ["", "", "Sources:"]
     for c in answer.citations:
         meta = ", ".join(part for part in (c.date, c.source) if part)
-        lines.append(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else "") + (f" {c.url}" if c.url else ""))
-        lines.append(f'    "{c.quote}"')
+        url = safe_url(c.url)
+        lines.append(inert(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else "")) + (f" {url}" if url else ""))
+        lines.append(f'    "{inert(c.quote)}"')
     return "\n".join(lines)
+
+
+def inert(text: str) -> str:
+    """Corpus text made inert for chat clients that render Markdown or HTML: no tags, no links."""
+    text = text.replace("<", "‹").replace(">", "›")
+    text = re.sub(r"\]\s*\(", "] (", text)  # no [text](url) links
+    return re.sub(r"(?i)\b(javascript|data|vbscript)\s*:", r"\1 :", text)
+
+
+def public(document: dict) -> dict:
+    """A document as clients see it: its origin without the server's folders ("forum.jsonl:3")."""
+    origin = document.get("origin") or ""
+    path, _, line = origin.rpartition(":")
+    if not line.isdigit():
+        path, line = origin, ""
+    return {**document, "origin": Path(path).name + (f":{line}" if line else "")}
+
+
+def safe_filename(name: str | None, fallback: str) -> str:
+    """An uploaded file's name as a plain file name: no folders, no "..", no control characters."""
+    name = Path((name or "").replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name if name and name not in (".", "..") and not name.startswith(".") else fallback
 
 
 def completion_chunks(completion_id: str, created: int, model: str, content: str, citations: list, refused: bool) -> Iterator[str]:
@@ -481,7 +575,8 @@ def _pieces(text: str, size: int = 48) -> Iterator[str]:
 
 def merge(total: IngestReport, report: IngestReport) -> None:
     """Add one file's report to the request's total."""
-    for name in ("files", "files_unchanged", "added", "replaced", "unchanged", "duplicates", "removed", "chunks", "tokens"):
+    for name in ("files", "files_unchanged", "added", "replaced", "unchanged", "duplicates", "removed", "chunks", "tokens",
+                 "flagged"):
         setattr(total, name, getattr(total, name) + getattr(report, name))
     total.seconds += report.seconds
     total.issues += report.issues

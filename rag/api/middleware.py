@@ -41,28 +41,37 @@ class BodyLimit:
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return await send_error(send, 413, "payload_too_large", message)
-        received = 0
-        started = False
+        received, too_large, started = 0, False, False
 
         async def counted_receive():
-            nonlocal received
+            nonlocal received, too_large
             item = await receive()
             if item["type"] == "http.request":
                 received += len(item.get("body", b""))
                 if received > limit:
+                    # The body (streamed without Content-Length) went past the limit: stop reading it.
+                    # Raising would reach the route, which may call it a malformed body (400/422);
+                    # the app sees the client gone instead, and the response below is the 413.
+                    too_large = True
                     raise BodyTooLarge
             return item
 
         async def tracked_send(item):
             nonlocal started
+            if too_large and not started:
+                return  # whatever the app says about the cut-off body, the answer is 413
             started = started or item["type"] == "http.response.start"
             await send(item)
 
         try:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge:
-            if not started:
-                await send_error(send, 413, "payload_too_large", message)
+            pass
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
+            await send_error(send, 413, "payload_too_large", message)
 
 
 class Metrics:

@@ -241,6 +241,7 @@ class IngestReportModel(BaseModel):
     failed: int
     chunks: int
     tokens: int
+    flagged: int = Field(0, description="sentences addressed to an AI: kept and searchable, never used as evidence")
     seconds: float
     issues: list[IssueModel]
 
@@ -275,6 +276,8 @@ class DocumentPage(BaseModel):
 class DocumentModel(DocumentSummary):
     text: str
     added_at: float
+    flagged: list[list[int]] = Field(default_factory=list,
+                                     description="[start, end] of sentences addressed to an AI, never used as evidence")
 
 
 class DeleteResponse(BaseModel):

@@ -67,27 +67,47 @@ def format_of(path: str | Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def load_file(path: str | Path) -> SourceFile:
-    """Read (and gunzip) a file, raising ValueError with a user-facing reason when it is unusable."""
+def load_file(path: str | Path, max_bytes: int | None = None) -> SourceFile:
+    """Read (and gunzip) a file, raising ValueError with a user-facing reason when it is unusable.
+
+    A .gz file is decompressed as a stream and abandoned as soon as it passes `max_bytes`, so a small
+    compressed file that would expand to gigabytes costs at most `max_bytes` of memory.
+    """
     path = Path(path)
     extension = format_of(path)
     if extension not in READERS:
         supported = " ".join(sorted(READERS))
         raise ValueError(f"unsupported file type {extension or '(none)'!r}; supported: {supported}, and .gz of those")
+    limit = f"more than {max_bytes / 1e6:g} MB (ingest.max_file_bytes)" if max_bytes else ""
     try:
-        raw = path.read_bytes()
+        if path.suffix.lower() == ".gz":
+            raw = _gunzip(path, max_bytes, limit)
+        else:
+            if max_bytes and path.stat().st_size > max_bytes:
+                raise ValueError(f"the file is {limit}")
+            raw = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read file: {exc.strerror or exc}") from None
-    if path.suffix.lower() == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"not a valid gzip file: {exc}") from None
     if not raw.strip():
         raise ValueError("empty file")
     if b"\x00" in raw[:8192]:
         raise ValueError("binary data (NUL bytes), not a text document")
     return SourceFile(str(path), raw, hashlib.sha256(raw).hexdigest(), extension)
+
+
+def _gunzip(path: Path, max_bytes: int | None, limit: str) -> bytes:
+    """The decompressed bytes, read in blocks and stopped past `max_bytes`."""
+    parts, size = [], 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                size += len(block)
+                if max_bytes and size > max_bytes:
+                    raise ValueError(f"decompresses to {limit}")
+                parts.append(block)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"not a valid gzip file: {exc}") from None
+    return b"".join(parts)
 
 
 def decode(source: SourceFile) -> str:
@@ -99,21 +119,34 @@ def decode(source: SourceFile) -> str:
         raise ValueError(f"line {line}: invalid UTF-8 (byte 0x{source.data[exc.start]:02x} at offset {exc.start})") from None
 
 
-def parse(source: SourceFile, fields: FieldMap | None = None) -> Iterator[ReadItem]:
-    """Documents and record-level issues of a loaded file; file-level problems become one issue."""
+def parse(source: SourceFile, fields: FieldMap | None = None, max_document_chars: int | None = None) -> Iterator[ReadItem]:
+    """Documents and record-level issues of a loaded file; file-level problems become one issue, and a
+    document longer than `max_document_chars` an issue of its own (the file's other documents go on)."""
     fields = fields or FieldMap()
     try:
         text = decode(source)
-        yield from READERS[source.extension](text, source.path, fields)
+        for item in READERS[source.extension](text, source.path, fields):
+            if max_document_chars and isinstance(item, Document) and len(item.text) > max_document_chars:
+                item = oversized(item, max_document_chars)
+            yield item
     except ValueError as exc:
         yield IngestIssue(source.path, str(exc))
 
 
-def read_file(path: str | Path, fields: FieldMap | None = None) -> Iterator[ReadItem]:
+def oversized(document: Document, max_chars: int) -> IngestIssue:
+    """The issue for a document over the length bound, naming it and its line."""
+    path, _, line = document.origin.rpartition(":")
+    where = (path, int(line)) if line.isdigit() else (document.origin, None)
+    return IngestIssue(where[0], f"document {document.doc_id!r} has {len(document.text):,} characters, over "
+                                 f"{max_chars:,} (ingest.max_document_chars)", where[1])
+
+
+def read_file(path: str | Path, fields: FieldMap | None = None, max_bytes: int | None = None,
+              max_document_chars: int | None = None) -> Iterator[ReadItem]:
     """Load and parse one file."""
     try:
-        source = load_file(path)
+        source = load_file(path, max_bytes)
     except ValueError as exc:
         yield IngestIssue(str(path), str(exc))
         return
-    yield from parse(source, fields)
+    yield from parse(source, fields, max_document_chars)

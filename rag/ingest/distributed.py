@@ -46,19 +46,20 @@ class DistributedError(RuntimeError):
     """Ray is missing or the cluster cannot be reached."""
 
 
-def read_rows(item: dict, fields: FieldMap, recorded: dict[str, str]) -> list[dict]:
+def read_rows(item: dict, fields: FieldMap, recorded: dict[str, str], max_bytes: int | None = None,
+              max_document_chars: int | None = None) -> list[dict]:
     """One file -> a header row (its hash, or why it failed, or that it is unchanged), then one row
     per document or record-level issue."""
     path, key = item["path"], item["key"]
     row = {"path": path, "key": key, "number": item["number"], "kind": FILE, "sha256": "", "payload": "", "line": -1}
     try:
-        source = load_file(path)
+        source = load_file(path, max_bytes)
     except ValueError as exc:
         return [{**row, "kind": FAILED, "payload": str(exc)}]
     if recorded.get(key) == source.sha256:
         return [{**row, "kind": UNCHANGED, "sha256": source.sha256}]
     rows = [{**row, "sha256": source.sha256}]
-    for parsed in parse(source, fields):
+    for parsed in parse(source, fields, max_document_chars):
         if isinstance(parsed, IngestIssue):
             rows.append({**row, "kind": ISSUE, "payload": parsed.message,
                          "line": -1 if parsed.line is None else parsed.line})
@@ -122,7 +123,9 @@ class RayIngestPipeline(IngestPipeline):
         dataset = (
             ray.data.from_items(files, override_num_blocks=min(len(files), 1024))
             # Parsing is light next to embedding: it takes no CPU slot from the embedding workers.
-            .flat_map(read_rows, fn_kwargs={"fields": self.fields, "recorded": self.index.metadata.file_hashes()},
+            .flat_map(read_rows, fn_kwargs={"fields": self.fields, "recorded": self.index.metadata.file_hashes(),
+                                            "max_bytes": self.index.settings.ingest.max_file_bytes,
+                                            "max_document_chars": self.index.settings.ingest.max_document_chars},
                       num_cpus=0)
             .map_batches(ChunkAndEmbed, fn_constructor_kwargs={"settings": self.index.settings, "chunking": chunking},
                          batch_size=settings.batch_docs, compute=pool, num_cpus=settings.cpus_per_worker,

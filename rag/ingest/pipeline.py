@@ -44,6 +44,7 @@ class IngestReport:
     chunks: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    flagged: int = 0  # sentences addressed to an AI: stored, never used as evidence
     issues: list[IngestIssue] = field(default_factory=list)
 
     @property
@@ -59,6 +60,7 @@ class IngestReport:
         self.duplicates += len(batch.duplicates)
         self.chunks += batch.chunks
         self.tokens += batch.tokens
+        self.flagged += batch.flagged
 
     def to_json(self) -> dict:
         """Machine-readable form (the API's per-file report uses it too)."""
@@ -73,6 +75,7 @@ class IngestReport:
             "failed": self.failed,
             "chunks": self.chunks,
             "tokens": self.tokens,
+            "flagged": self.flagged,
             "seconds": round(self.seconds, 3),
             "issues": [{"path": i.path, "line": i.line, "message": i.message} for i in self.issues],
         }
@@ -84,6 +87,7 @@ class IngestReport:
             f"{self.added} added, {self.unchanged + self.duplicates} unchanged, {self.replaced} replaced, "
             f"{self.removed} removed, {self.failed} failed; {self.chunks} chunks embedded "
             f"({self.tokens} tokens) in {self.seconds:.1f} s ({rate:.1f} chunks/s); {self.files} files"
+            + (f"; {self.flagged} sentences addressed to an AI flagged (kept, never used as evidence)" if self.flagged else "")
         )
 
 
@@ -124,13 +128,14 @@ class IngestPipeline:
     def _ingest_file(self, path: Path, report: IngestReport, bar, started: float) -> None:
         key = str(path.resolve())
         try:
-            source = load_file(path)
+            source = load_file(path, self.index.settings.ingest.max_file_bytes)
         except ValueError as exc:
             report.issues.append(IngestIssue(str(path), str(exc)))
             return
         if self._unchanged(key, source.sha256, report, bar):
             return
-        self._ingest_items(key, source.sha256, parse(source, self.fields), report, bar, started)
+        self._ingest_items(key, source.sha256, parse(source, self.fields, self.index.settings.ingest.max_document_chars),
+                           report, bar, started)
 
     def _unchanged(self, key: str, sha256: str, report: IngestReport, bar) -> bool:
         """Count a file whose bytes were ingested whole before; whether it was one."""

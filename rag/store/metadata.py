@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from rag.injection import instruction_spans
 from rag.types import Chunk, Document
 
 SCHEMA = """
@@ -46,6 +47,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+-- Sentences of a document that address an AI (rag.injection): kept and searchable, never evidence.
+CREATE TABLE IF NOT EXISTS flagged (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flagged_doc ON flagged(doc_id);
 CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -131,6 +139,8 @@ class MetadataStore:
             (document.doc_id, document.content_hash, document.title, document.date, document.source,
              document.url, document.text, document.origin, len(chunks), time.time()),
         )
+        self.db.executemany("INSERT INTO flagged (doc_id, start, end) VALUES (?, ?, ?)",
+                            [(document.doc_id, s, e) for s, e in instruction_spans(document.text)])
         ids = []
         for chunk, vector in zip(chunks, vectors):
             cursor = self.db.execute(
@@ -162,7 +172,19 @@ class MetadataStore:
             (doc_id,),
         )
         row = cursor.fetchone()
-        return dict(zip([c[0] for c in cursor.description], row)) if row else None
+        if not row:
+            return None
+        document = dict(zip([c[0] for c in cursor.description], row))
+        document["flagged"] = self.flagged_spans(doc_id)
+        return document
+
+    def flagged_spans(self, doc_id: str) -> list[list[int]]:
+        """[start, end] of each sentence of a document flagged at ingest as addressed to an AI."""
+        return [[s, e] for s, e in self.db.execute("SELECT start, end FROM flagged WHERE doc_id = ? ORDER BY start", (doc_id,))]
+
+    def flagged_count(self, doc_ids: Iterable[str]) -> int:
+        """How many flagged sentences these documents hold."""
+        return sum(row[0] for row in self._in("SELECT count(*) FROM flagged WHERE doc_id IN ({})", list(doc_ids)))
 
     def list_documents(self, offset: int = 0, limit: int = 50, query: str = "", source: str = "",
                        since: str = "", until: str = "") -> tuple[list[dict], int]:
@@ -196,11 +218,18 @@ class MetadataStore:
         return out
 
     def chunk_texts(self) -> Iterator[tuple[int, str, str]]:
-        """(id, title, text) of every chunk, ascending by id, for building BM25."""
-        yield from self.db.execute(
-            "SELECT c.id, d.title, substr(d.text, c.start + 1, c.end - c.start)"
-            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
-        )
+        """(id, title, text) of every chunk, ascending by id, for building BM25.
+
+        Each document's text is read once and sliced here: SQLite's substr() on UTF-8 text counts
+        characters from the start, so slicing a long document chunk by chunk in SQL is quadratic.
+        """
+        rows: list[tuple[int, str, str]] = []
+        spans: dict[str, list[tuple[int, int, int]]] = {}
+        for chunk_id, doc_id, start, end in self.db.execute("SELECT id, doc_id, start, end FROM chunks"):
+            spans.setdefault(doc_id, []).append((chunk_id, start, end))
+        for doc_id, title, text in self.db.execute("SELECT doc_id, title, text FROM documents"):
+            rows += [(chunk_id, title, text[start:end]) for chunk_id, start, end in spans.get(doc_id, ())]
+        yield from sorted(rows)
 
     def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         """Stored chunks with document metadata, keyed by chunk id."""
