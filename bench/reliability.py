@@ -36,12 +36,13 @@ from pathlib import Path
 
 import httpx
 
-from common import ARTICLES, ROOT, record
+from common import ARTICLES, RESULTS, ROOT, record
 
 RAG = [sys.executable, "-m", "rag.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "RAG_LLM_THREADS": "1",
        "RAG_STORE_COMMIT_EVERY_DOCS": "4"}
 ENV.pop("RAG_CONFIG", None)
+PARTS = ["kills", "disk", "load"]
 QUESTIONS = ["What did officials say about the economy?", "Who won the election?", "How many people were affected?",
              "What happened at the summit?", "Which company announced new products?"]
 
@@ -223,7 +224,14 @@ def mixed_load(folder: Path, articles: Path, seconds: float) -> dict:
                 i += 1
                 time.sleep(1.0)
 
-        threads = ([threading.Thread(target=searcher, args=(n,)) for n in range(2)] +
+        rss_samples: list[float] = []
+
+        def sampler() -> None:  # the server's RSS every 30 s: bounded memory is a plateau, not a climb
+            while time.perf_counter() < deadline:
+                rss_samples.append(round(rss_mb(server.pid, "VmRSS"), 1))
+                time.sleep(30)
+
+        threads = ([threading.Thread(target=sampler)] + [threading.Thread(target=searcher, args=(n,)) for n in range(2)] +
                    [threading.Thread(target=asker, args=(n,)) for n in range(2)] +
                    [threading.Thread(target=writer), threading.Thread(target=abandoner)])
         for thread in threads:
@@ -241,7 +249,8 @@ def mixed_load(folder: Path, articles: Path, seconds: float) -> dict:
                              "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1)}
         five_xx = sum(n for r in routes.values() for s, n in r["statuses"].items() if s.startswith("5") or s == "0")
         return {"seconds": seconds, "routes": routes, "server_errors_or_failed_connections": five_xx,
-                "rss_after_start_mb": round(rss_start, 1), "peak_rss_mb": round(rss_mb(server.pid, "VmHWM"), 1)}
+                "rss_after_start_mb": round(rss_start, 1), "peak_rss_mb": round(rss_mb(server.pid, "VmHWM"), 1),
+                "rss_every_30s_mb": rss_samples}
     finally:
         server.terminate()
         try:
@@ -257,10 +266,14 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--stores", nargs="+", default=["faiss", "milvus"])
-    parser.add_argument("--parts", nargs="+", default=["kills", "disk", "load"])
+    parser.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
     args = parser.parse_args()
     rng = random.Random(13)
-    figures: dict = {"articles": args.articles}
+    previous = RESULTS / "reliability.json"  # a run of some parts keeps the other parts' figures
+    figures: dict = json.loads(previous.read_text()) if previous.exists() and set(args.parts) != set(PARTS) else {}
+    for key in ("benchmark", "measured_at", "machine"):
+        figures.pop(key, None)
+    figures[f"articles_{'_'.join(args.parts)}"] = args.articles
     with tempfile.TemporaryDirectory(prefix="rag-reliability-") as scratch:
         folder = Path(scratch)
         articles = corpus(folder, args.articles)

@@ -7,7 +7,9 @@ can fix (bad config, missing index, bad filter, wrong model) are one line on std
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import sqlite3
 import sys
 import textwrap
 from pathlib import Path
@@ -109,6 +111,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rag` console script."""
     args = build_parser().parse_args(argv)
+    settings = None
     try:
         settings = Settings.load(args.config)
         if args.index:
@@ -119,8 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not out_of_space(exc):
+            raise
+        where = f"{settings.index_dir}/" if settings else "the index"
+        print(f"error: cannot write to {where}: the disk is full or a file size limit was reached "
+              f"({exc}); everything committed before is kept, and the same command resumes once there is room",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether a write failed for lack of room (a full disk, a quota, a file size limit)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    # SQLite reports a write it could not complete as "disk I/O error" or "database or disk is full"
+    return any(text in str(exc) for text in ("disk I/O error", "disk is full"))
 
 
 def cmd_ingest(args, settings: Settings) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import sys
 import threading
@@ -428,3 +429,41 @@ def test_sources_footer_is_inert_for_chat_clients():
     footer = sources_footer(Answer("q", "a", False, [], [citation], [], {}, {}))
     assert "<" not in footer and "javascript:" not in footer and "](" not in footer
 
+
+
+# -- reliability: a full disk ------------------------------------------------------------------------------
+def test_a_full_disk_is_one_clear_line_and_the_index_keeps_what_was_committed(tmp_path):
+    import resource
+    import signal
+    import subprocess
+
+    from conftest import RAG, ROOT
+
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text("\n".join(json.dumps({"id": f"a{n}", "title": f"Report {n}", "text": " ".join(
+        f"Officials in district {n} said on day {d} that {n * d} homes were flooded." for d in range(40))})
+        for n in range(40)) + "\n")
+
+    def small_files():  # writes past 300 KB fail with EFBIG instead of killing the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    env = {**os.environ, "RAG_STORE_COMMIT_EVERY_DOCS": "4"}
+    env.pop("RAG_CONFIG", None)
+    full = subprocess.run([*RAG, "ingest", str(articles), "--index", str(tmp_path / "index"), "--no-progress"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, preexec_fn=small_files)
+    assert full.returncode == 1 and "Traceback" not in full.stderr
+    assert "the disk is full or a file size limit was reached" in full.stderr.strip().splitlines()[-1]
+    assert 0 < documents_in(tmp_path / "index") < 40  # the committed batches, and the index opens
+    resumed = run_cli("ingest", str(articles), "--index", str(tmp_path / "index"), "--no-progress")
+    assert resumed.returncode == 0 and documents_in(tmp_path / "index") == 40
+
+
+def documents_in(index_dir) -> int:
+    from rag.config import Settings
+    from rag.index import NewsIndex
+
+    settings = Settings.load(env={})
+    settings.index_dir = index_dir
+    with NewsIndex(settings) as index:
+        return index.metadata.counts()["documents"]
