@@ -1,7 +1,7 @@
 """Output hygiene: what a generator writes around its answer is removed before it is verified or shown.
 
 Small models wrap answers in scaffolding ("The answer is: 220,000", "According to passage [2], ..."),
-copy layout from the passages ("Х Х Х", "* * *"), loop ("Sputnik V, Sputnik V, Sputnik V"), emit
+copy layout from the passages ("Х Х Х", "* * *"), loop ("the vaccine, the vaccine, the vaccine"), emit
 stray letters of another script, emit `[n]` markers (citations are the system's, not the model's),
 and stop mid-sentence at the token limit. `clean_draft` removes all of that; `StreamCleaner` applies it
 to a streamed draft so that what streams to a user is a prefix of the cleaned text (it holds back

@@ -85,7 +85,7 @@ class Question:
     wh: str = ""  # "who", "how many", "which", ... or "" when none is found
     noun: str = ""  # the head noun of "which/what NOUN" or "how many NOUN"
     kinds: tuple[str, ...] = field(default_factory=tuple)  # answer kinds, most specific first; () = any
-    focus: str = ""  # the noun with its modifiers: "Russian regions", "doses of Sputnik V"
+    focus: str = ""  # the noun with its modifiers: "coastal regions", "doses of the vaccine"
 
     @property
     def wants_fact(self) -> bool:

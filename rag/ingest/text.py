@@ -27,7 +27,7 @@ def read_text(text: str, path: str, fields: FieldMap) -> Iterator[ReadItem]:
     if match:
         date = normalize_date(match[1])
         dateline = match[2].strip()
-        # "Moscow, February 23, AZERTAC": the agency is the last comma-separated part.
+        # "Nairobi, March 4, NEWS WIRE": the agency is the last comma-separated part.
         source = dateline.rsplit(",", 1)[-1].strip() if dateline else None
         text = clean_text(f"{dateline}\n\n{rest}" if dateline else rest)
     title = ""
