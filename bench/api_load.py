@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,13 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from common import QUESTIONS, ROOT, record, rtqa_index
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from common import QUESTIONS, ROOT, free_port, record, rtqa_index, wait_until_serving
 
 
 def run_load(base: str, path: str, bodies: list[dict], clients: int, seconds: float) -> dict:
@@ -101,16 +94,7 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--port", str(port)],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("rag serve did not start")
-            time.sleep(0.5)
+        wait_until_serving(base, server)
         documents = httpx.get(f"{base}/healthz").json()["documents"]
         search = run_load(base, "/v1/search", [{"query": q, "k": 5} for q in questions], args.clients, args.seconds)
         ask = run_load(base, "/v1/ask", [{"question": q} for q in questions], args.clients, args.seconds)

@@ -6,7 +6,10 @@ import gzip
 import json
 import os
 import platform
+import socket
+import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -102,3 +105,26 @@ def rtqa_index(n_questions: int, offset: int = 0):
     corpus.unlink()
     info_path.write_text(json.dumps(build))
     return settings, questions, build
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(base: str, server: subprocess.Popen, seconds: float = 300) -> None:
+    """Return once `base`/healthz answers 200; exit if the server dies or is not up within `seconds`."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            sys.exit("rag serve did not start")
+        time.sleep(0.5)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from common import ARTICLES, RESULTS, ROOT, record
+from common import ARTICLES, RESULTS, ROOT, free_port, record, wait_until_serving
 
 RAG = [sys.executable, "-m", "rag.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "RAG_LLM_THREADS": "1",
@@ -136,12 +136,6 @@ def _limit_file_size(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def rss_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -159,12 +153,7 @@ def mixed_load(folder: Path, articles: Path, seconds: float) -> dict:
     server = subprocess.Popen([*RAG, "serve", "--index", str(index_dir), "--port", str(port)], stdout=log,
                               stderr=subprocess.STDOUT, cwd=ROOT, env={**ENV, "RAG_SERVER_BUSY_TIMEOUT_SECONDS": "30"})
     try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        wait_until_serving(base, server, seconds=120)
         rss_start = rss_mb(server.pid, "VmRSS")
         results: dict[str, list] = {}
         lock = threading.Lock()

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, record
+from common import ROOT, free_port, record
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -43,12 +42,6 @@ OBSERVER = """() => {
         && window.__t.done === undefined) window.__t.done = performance.now();
   }).observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def percentiles(values: list[float]) -> dict:
