@@ -43,7 +43,6 @@ CURRENCY_SYMBOLS = {"$": "usd", "us$": "usd", "€": "eur", "£": "gbp", "¥": "
 CURRENCY_WORDS = {"dollar": "usd", "dollars": "usd", "euro": "eur", "euros": "eur", "pound": "gbp", "pounds": "gbp",
                   "yen": "jpy", "rupee": "inr", "rupees": "inr", "rouble": "rub", "roubles": "rub", "ruble": "rub",
                   "rubles": "rub", "manat": "azn", "yuan": "cny", "usd": "usd", "eur": "eur", "gbp": "gbp"}
-PERCENT_WORDS = {"percent", "per cent", "%", "percentage points", "percentage point", "pct"}
 
 _QUALIFIER = "|".join(sorted((re.escape(q) for q in QUALIFIERS), key=len, reverse=True))
 _WORD_NUMBER = "|".join(sorted(list(UNITS_WORDS) + list(TENS_WORDS) + ["a", "an", "one"], key=len, reverse=True))

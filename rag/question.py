@@ -87,11 +87,6 @@ class Question:
     kinds: tuple[str, ...] = field(default_factory=tuple)  # answer kinds, most specific first; () = any
     focus: str = ""  # the noun with its modifiers: "coastal regions", "doses of the vaccine"
 
-    @property
-    def wants_fact(self) -> bool:
-        """Whether a specific kind of fact (a name, a number, a date, a place) answers it."""
-        return bool(self.kinds)
-
 
 class QuestionAnalyzer:
     """Reads the wh-form and head noun; maps unknown nouns with the embedder (optional)."""
