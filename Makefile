@@ -57,8 +57,11 @@ browser:
 	  { $$(command -v sudo) apt-get update -q >/dev/null && $$(command -v sudo) apt-get install -y -q chromium chromium-driver >/dev/null; } || \
 	  echo "warning: chromium could not be installed: browser tests skip (and fail under CI=true)"; }
 
+# Two workers on these 2-core machines: much of the suite waits on servers and subprocesses. Each
+# worker takes whole test files (their module fixtures start servers once). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
 test: install-test browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: install
 	$(BIN)/python bench/ingest_throughput.py

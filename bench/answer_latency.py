@@ -40,7 +40,7 @@ def stats(values: list[float]) -> dict:
 
 
 def measure(index: NewsIndex, settings: Settings, questions: list[str], threads: int) -> dict:
-    settings.llm.threads = threads
+    settings.llm.llamacpp.threads = threads
     answerer = Answerer(index, settings, generator=load_generator(settings, "llamacpp"))
     answerer.run(questions[0])  # warm caches
     answers = [answerer.run(q) for q in questions]

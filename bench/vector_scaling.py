@@ -68,7 +68,8 @@ def milvus_lite(data: np.ndarray, queries: np.ndarray, truth: np.ndarray, index_
     from rag.store.milvus import MilvusStore
 
     with tempfile.TemporaryDirectory() as folder:
-        settings = StoreSettings(backend="milvus", milvus_index=index_type)
+        settings = StoreSettings(backend="milvus")
+        settings.milvus.index = index_type
         store = MilvusStore(f"{folder}/bench.db", data.shape[1], settings, owner="bench")
         records = [StoreRecord("2024-01-01", "wire", "")] * len(data)
         started = time.perf_counter()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from contextlib import closing
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, Union
 
 from rag.answerability import AnswerabilityGate, Decision
 from rag.compose import AnswerComposer, Candidate
@@ -32,9 +32,9 @@ from rag.hygiene import StreamCleaner, clean_draft
 from rag.index import NewsIndex
 from rag.prompt import PromptSentence
 from rag.question import Question, QuestionAnalyzer
-from rag.retrieve import Retriever, SearchFilters
+from rag.retrieve import Retriever
 from rag.store.bm25 import tokenize
-from rag.types import Answer, AnswerSentence, Citation, Hit
+from rag.types import Answer, AnswerSentence, Citation, Hit, SearchFilters
 
 REFUSAL = "The corpus does not answer this question."
 # The model's own ways of saying it does not know; they are not claims to verify.
@@ -53,6 +53,21 @@ FIGURE_KINDS = {"number", "money", "percent", "measure", "date"}
 RELEVANCE_RATIO = 0.75
 
 
+# What an answer stream yields: pieces of the unverified draft (str) as the model writes them, then
+# one verified Answer, last.
+AnswerEvent = Union[str, Answer]
+
+
+def collect(events: Iterable[AnswerEvent], on_draft: Callable[[str], None] | None = None) -> Answer:
+    """The verified Answer at the end of an answer stream, handing each draft piece to `on_draft`."""
+    for event in events:
+        if isinstance(event, Answer):
+            return event
+        if on_draft is not None:
+            on_draft(event)
+    raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
+
+
 class Answerer:
     """Answers questions over an index with verified citations."""
 
@@ -69,10 +84,7 @@ class Answerer:
 
     def run(self, question: str, **kwargs) -> Answer:
         """Answer without streaming."""
-        for item in self.stream(question, **kwargs):
-            if isinstance(item, Answer):
-                return item
-        raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
+        return collect(self.stream(question, **kwargs))
 
     def stream(
         self,
@@ -81,7 +93,7 @@ class Answerer:
         k: int | None = None,
         filters: SearchFilters | None = None,
         favour_recent: bool = False,
-    ) -> Iterator[str | Answer]:
+    ) -> Iterator[AnswerEvent]:
         """Yield the draft's text pieces as generated (cleaned), then the verified Answer."""
         started = time.perf_counter()
         timings = {"retrieve_ms": 0.0, "generate_ms": 0.0, "verify_ms": 0.0, "total_ms": 0.0, "first_token_ms": None}

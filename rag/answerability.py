@@ -27,7 +27,7 @@ from rag.types import Hit
 
 SIGNALS = ("best_candidate", "best_relevance", "best_overlap", "kind_found", "kind_missing", "retrievers_agree",
            "best_passage", "margin")
-DEFAULT_WEIGHTS = tuple(calibrated("answerability", "weights", (-6.0, 3.0, 6.0, 1.0, 0.3, -0.3, 0.2, 1.0, 0.0)))
+DEFAULT_WEIGHTS = tuple(calibrated("answerability", "weights"))
 
 
 @dataclass

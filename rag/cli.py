@@ -1,7 +1,9 @@
-"""The `rag` command: ingest, search, delete and stats over an index directory.
+"""The `rag` command: ingest, search, ask, delete, stats, ui, serve and eval over an index directory.
 
-A thin front end: every command builds Settings, opens the index and calls `rag/`; errors the user
-can fix (bad config, missing index, bad filter, wrong model) are one line on stderr and exit code 2.
+A thin front end: every command builds Settings, opens the index and calls `rag/`. An error the user
+can act on (a `rag.errors.RagError`) is one line on stderr and the exit code of its kind: 2 for a bad
+setting, argument or missing index, 69 for a backend that is down (an LLM endpoint, Milvus), 75 for
+a busy one; 1 means some files failed to ingest (the rest went in).
 """
 
 from __future__ import annotations
@@ -14,20 +16,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from rag.config import LLM_BACKENDS, STORE_BACKENDS, ConfigError, Settings
-from rag.embedding import EmbeddingModelError
-from rag.index import IndexError as RagIndexError
-from rag.llm.base import LLMError
-from rag.prompt import PromptTooLongError
+from rag.config import ConfigError, Settings
+from rag.errors import RagError
+from rag.generate import GENERATORS
 from rag.index import NewsIndex
 from rag.ingest import FieldMap
-from rag.retrieve import QueryError, Retriever, SearchFilters
-from rag.store.milvus import MilvusStoreError
-from rag.ingest.distributed import DistributedError
-from rag.types import Answer, Hit
-
-USER_ERRORS = (ConfigError, RagIndexError, QueryError, EmbeddingModelError, LLMError, PromptTooLongError,
-               MilvusStoreError, DistributedError)
+from rag.retrieve import Retriever
+from rag.store import VECTOR_STORES
+from rag.types import Answer, Hit, QueryError, SearchFilters
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", help="index directory (default: $RAG_INDEX or index/)")
     common.add_argument("--config", help="TOML config file (default: $RAG_CONFIG or ./rag.toml)")
-    common.add_argument("--store", choices=STORE_BACKENDS, help="vector store (default: store.backend, faiss)")
-    common.add_argument("--milvus-uri", metavar="URI",
-                        help="milvus-lite folder (*.db) or server URL (default: INDEX/milvus.db)")
-    common.add_argument("--milvus-collection", metavar="NAME", help="Milvus collection (default newsrag_chunks)")
+    common.add_argument("--store", choices=VECTOR_STORES.names(), help="vector store (default: store.backend, faiss)")
+    common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="assignments",
+                        help="any setting, after the config file and environment (repeatable), "
+                             "e.g. --set store.milvus.uri=http://127.0.0.1:19530 --set retrieval.k=8")
 
     parser = argparse.ArgumentParser(prog="rag", description="Search and ask a news corpus, with citations.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,14 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", parents=[common], help="hybrid search; no QUERY starts a prompt")
     search.add_argument("query", nargs="?", metavar="QUERY")
-    search.add_argument("--k", type=int, default=None, help="number of results (default 5)")
+    search.add_argument("--k", type=int, default=None, help="number of results (default retrieval.k)")
     add_filter_arguments(search)
     search.add_argument("--json", action="store_true", help="print one JSON object")
 
     ask = commands.add_parser("ask", parents=[common], help="answer a question with verified citations")
     ask.add_argument("question", nargs="?", metavar="QUESTION", help="omit for an interactive chat")
     ask.add_argument("--k", type=int, default=None, help="passages to retrieve (default answer.k)")
-    ask.add_argument("--llm", choices=LLM_BACKENDS, help="generator backend (default: llm.backend)")
+    ask.add_argument("--llm", choices=GENERATORS.names(), help="generator backend (default: llm.backend)")
     add_filter_arguments(ask)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -87,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="realtimeqa, clapnq, qags, or a JSONL file of questions (see eval/README.md)")
     evaluate.add_argument("--corpus", action="append", metavar="PATH", help="files or folders a JSONL set is about")
     evaluate.add_argument("--limit", type=int, help="at most N questions (summaries for qags) per data set")
-    evaluate.add_argument("--llm", choices=LLM_BACKENDS, help="generator backend (default: llm.backend)")
+    evaluate.add_argument("--llm", choices=GENERATORS.names(), help="generator backend (default: llm.backend)")
     evaluate.add_argument("--k", type=int, help="passages per answer (default answer.k)")
     evaluate.add_argument("--judge", default="builtin", help="builtin (default), nli:PATH or llm[:BACKEND]")
     evaluate.add_argument("--data", metavar="DIR", help="the public data folder (default $RAG_SHARED_DATA or ../shared/data)")
@@ -116,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load(args.config)
         if args.index:
             settings.index_dir = Path(args.index)
-        store = {"backend": args.store, "milvus_uri": args.milvus_uri, "milvus_collection": args.milvus_collection}
-        settings.update({"store": {name: value for name, value in store.items() if value}}, origin="command line")
+        if args.store:
+            settings.update({"store": {"backend": args.store}}, origin="command line")
+        for assignment in args.assignments:
+            settings.set(assignment)
         return COMMANDS[args.command](args, settings)
-    except USER_ERRORS as exc:
+    except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except (OSError, sqlite3.OperationalError) as exc:
         if not out_of_space(exc):
             raise
@@ -177,11 +175,11 @@ def _missing(path: str):
 
 def cmd_search(args, settings: Settings) -> int:
     filters = SearchFilters(args.since, args.until, args.source)
-    index = NewsIndex(settings)
-    retriever = Retriever(index)
-    if args.query is None:
-        return _search_prompt(retriever, args, filters)
-    hits = retriever.run(args.query, k=args.k, filters=filters, favour_recent=args.recent)
+    with NewsIndex(settings) as index:
+        retriever = Retriever(index)
+        if args.query is None:
+            return _search_prompt(retriever, args, filters)
+        hits = retriever.run(args.query, k=args.k, filters=filters, favour_recent=args.recent)
     if args.json:
         print(json.dumps({"query": args.query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
     else:
@@ -198,7 +196,7 @@ def _search_prompt(retriever: Retriever, args, filters: SearchFilters) -> int:
     for query in prompt_lines("search> "):
         try:
             print(format_hits(retriever.run(query, k=args.k, filters=filters, favour_recent=args.recent)))
-        except QueryError as exc:
+        except RagError as exc:
             print(f"error: {exc}")
     return 0
 
@@ -223,8 +221,7 @@ def format_hits(hits: list[Hit]) -> str:
         return "No matching passages."
     blocks = []
     for hit in hits:
-        meta = ", ".join(part for part in (hit.date, hit.source) if part)
-        head = f"{hit.rank}. [{hit.score:.4f}] {hit.title or hit.doc_id}" + (f" ({meta})" if meta else "")
+        head = f"{hit.rank}. [{hit.score:.4f}] {hit.title or hit.doc_id}" + (f" ({hit.byline})" if hit.byline else "")
         if hit.url:
             head += f"\n   {hit.url}"
         body = textwrap.fill(" ".join(hit.text.split()), width=100, initial_indent="   ", subsequent_indent="   ")
@@ -237,23 +234,21 @@ def cmd_ask(args, settings: Settings) -> int:
     from rag.generate import load_generator
 
     filters = SearchFilters(args.since, args.until, args.source)
-    index = NewsIndex(settings)
-    answerer = Answerer(index, settings, generator=load_generator(settings, args.llm))
-    if args.question is None:
-        return _chat(answerer, args, filters)
-    answer = _answer(answerer, args.question, [], args, filters, stream=not args.json)
+    with NewsIndex(settings) as index:
+        answerer = Answerer(index, settings, generator=load_generator(settings, args.llm))
+        if args.question is None:
+            return _chat(answerer, args, filters)
+        answer = _answer(answerer, args.question, [], args, filters, stream=not args.json)
     print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer))
     return 0
 
 
 def _answer(answerer, question: str, history: list[dict], args, filters: SearchFilters, stream: bool) -> Answer:
     """Run the answer path; the unverified draft streams to stderr, the verified answer is returned."""
-    answer = None
-    for item in answerer.stream(question, history=history, k=args.k, filters=filters, favour_recent=args.recent):
-        if isinstance(item, Answer):
-            answer = item
-        elif stream:
-            print(item, end="", file=sys.stderr, flush=True)
+    from rag.answer import collect
+
+    events = answerer.stream(question, history=history, k=args.k, filters=filters, favour_recent=args.recent)
+    answer = collect(events, (lambda piece: print(piece, end="", file=sys.stderr, flush=True)) if stream else None)
     if stream and answer.draft:
         print("\n", file=sys.stderr)
     return answer
@@ -268,7 +263,7 @@ def _chat(answerer, args, filters: SearchFilters) -> int:
     for question in prompt_lines("ask> "):
         try:
             answer = _answer(answerer, question, history, args, filters, stream=True)
-        except USER_ERRORS as exc:
+        except RagError as exc:
             print(f"error: {exc}")
             continue
         print(format_answer(answer) + "\n")
@@ -285,8 +280,7 @@ def format_answer(answer: Answer) -> str:
             lines.append(format_hits(answer.retrieved[:3]))
         return "\n".join(lines).rstrip()
     for citation in answer.citations:
-        meta = ", ".join(part for part in (citation.date, citation.source) if part)
-        lines.append(f"[{citation.n}] {citation.title}" + (f" ({meta})" if meta else "") + (f" {citation.url}" if citation.url else ""))
+        lines.append(f"[{citation.n}] {citation.heading()}" + (f" {citation.url}" if citation.url else ""))
         lines.append(textwrap.fill(f"\"{' '.join(citation.quote.split())}\"", width=100, initial_indent="    ",
                                    subsequent_indent="    "))
     return "\n".join(lines).rstrip()
@@ -328,7 +322,7 @@ def cmd_serve(args, settings: Settings) -> int:
     service.generator()  # load the model before accepting requests
     service.checker.tagger.warm()  # and the NER model the answer path uses
     print(f"API on http://{args.host}:{args.port}  (docs at /docs, index {settings.index_dir}/, "
-          f"{service.index.metadata.counts()['documents']} documents, "
+          f"{service.documents.counts()['documents']} documents, "
           f"auth {'on' if settings.server.api_key else 'off'})", flush=True)
     uvicorn.run(create_app(service, args.host), host=args.host, port=args.port, log_level="warning",
                 timeout_graceful_shutdown=5)
@@ -375,8 +369,8 @@ def cmd_eval(args, settings: Settings) -> int:
 
 
 def cmd_stats(args, settings: Settings) -> int:
-    index = NewsIndex(settings)
-    stats = index.stats()
+    with NewsIndex(settings) as index:
+        stats = index.stats()
     if args.json:
         print(json.dumps(stats, ensure_ascii=False))
         return 0

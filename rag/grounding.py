@@ -77,8 +77,8 @@ NUMBER_WORDS = {"thousand", "million", "billion", "trillion", "hundr", "percent"
 
 
 # Logistic weights (intercept, cosine, overlap, new_overlap) and the threshold, as last fitted.
-DEFAULT_WEIGHTS = tuple(calibrated("support_model", "weights", (-7.1229, 3.9047, 4.5599, 0.0)))
-DEFAULT_THRESHOLD = float(calibrated("support_model", "threshold", 0.355))
+DEFAULT_WEIGHTS = tuple(calibrated("support_model", "weights"))
+DEFAULT_THRESHOLD = float(calibrated("support_model", "threshold"))
 
 
 @dataclass

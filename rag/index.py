@@ -13,16 +13,16 @@ at checkpoints, Milvus persists each write (a flag in SQLite marks a batch not y
 the process dies in between, the next open finds the store's id set (or the flag) differs from
 SQLite's and repairs it from the stored vectors and texts, so a killed ingest loses nothing that was
 committed.
+
+NewsIndex ties the parts together; each lives in its own module: the manifest and the writer lock in
+rag/indexdir.py, the vector stores (chosen by name from rag.store.VECTOR_STORES) and their repair in
+rag/store/, BM25 and SQLite in rag/store/, and the search over them in rag/retrieve.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
@@ -31,20 +31,14 @@ import numpy as np
 from rag.chunking import Chunker
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.store import BM25Index, FaissStore, MetadataStore, VectorStore
+from rag.errors import ErrorKind, NewsIndexError
+from rag.indexdir import MANIFEST, check_compatible, new_manifest, read_manifest, write_manifest, writer_lock
+from rag.store import VECTOR_STORES, BM25Index, MetadataStore, VectorStore
 from rag.store.base import StoreRecord
-from rag.store.milvus import require_pymilvus
+from rag.store.sync import flag_write, reconcile, repair_shared
 from rag.types import Chunk, Document
 
-FORMAT_VERSION = 1
-MANIFEST, METADATA, VECTORS, BM25_DIR, LOCK = "manifest.json", "metadata.sqlite", "vectors.faiss", "bm25", ".lock"
-MILVUS_LITE = "milvus.db"
-REPAIR_BATCH = 5000  # chunks re-added per step when a vector store is repaired from SQLite
-STORE_PENDING = "store_write_pending"  # metadata state: a batch is in SQLite but maybe not in Milvus yet
-
-
-class IndexError(RuntimeError):  # noqa: A001 - the index's own error, shadowing the builtin is deliberate
-    """The index directory is missing, locked, or incompatible with the configuration."""
+METADATA, BM25_DIR = "metadata.sqlite", "bm25"
 
 
 @dataclass
@@ -77,75 +71,30 @@ class NewsIndex:
         manifest_path = self.directory / MANIFEST
         if not manifest_path.is_file():
             if not create:
-                raise IndexError(f"no index at {self.directory}/ (run `rag ingest PATH --index {self.directory}` first)")
+                raise NewsIndexError(f"no index at {self.directory}/ (run `rag ingest PATH --index {self.directory}` first)",
+                                     ErrorKind.NOT_FOUND)
             self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_handle = self._lock() if writable else None
-        self.manifest = self._read_manifest() if manifest_path.is_file() else None
-        self._check_model()
-        self._check_store()
+        self._lock_handle = writer_lock(self.directory) if writable else None
+        self.manifest = read_manifest(self.directory)
+        if self.manifest is not None:
+            check_compatible(self.manifest, settings, self.directory)
+        spec = VECTOR_STORES.get(settings.store.backend)
+        if not spec.is_available(settings):  # before anything is written for a new index
+            raise NewsIndexError(f"store.backend = {spec.name} needs {spec.requires}", ErrorKind.UNAVAILABLE)
         self.metadata = MetadataStore(self.directory / METADATA)
         self._bm25_stale = False
         self._vectors_dirty = False
 
     # -- opening ------------------------------------------------------------------------------
-    def _lock(self):
-        """Take the writer lock, failing fast when another process holds it."""
-        handle = open(self.directory / LOCK, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise IndexError(f"{self.directory}/ is being written by another process (lock {LOCK})") from None
-        return handle
-
-    def _read_manifest(self) -> dict:
-        path = self.directory / MANIFEST
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexError(f"{path}: unreadable manifest ({exc})") from exc
-        if manifest.get("format") != FORMAT_VERSION:
-            raise IndexError(f"{path}: index format {manifest.get('format')!r}, this version reads {FORMAT_VERSION}")
-        return manifest
-
-    def _check_model(self) -> None:
-        """An index only makes sense with the model that embedded it."""
-        if self.manifest is None:
-            return
-        built_with, configured = self.manifest["embedding_model"], self.settings.embedding.model
-        if built_with != configured:
-            raise IndexError(
-                f"{self.directory}/ was built with embedding model {built_with!r} "
-                f"(dimension {self.manifest['dimension']}), but the configured model is {configured!r}. "
-                "Use that model (RAG_EMBEDDING_MODEL) or a new --index directory."
-            )
-
-    def _check_store(self) -> None:
-        """The vectors live where the index was created; another backend would find none."""
-        if self.settings.store.backend == "milvus":
-            require_pymilvus()  # before anything is written for a new index
-        if self.manifest is None:
-            return
-        built_with = self.manifest.get("store", {}).get("backend", "faiss")
-        if built_with != self.settings.store.backend:
-            where = self.manifest.get("store", {}).get("uri")
-            hint = f" --milvus-uri {where}" if where else ""
-            raise IndexError(
-                f"{self.directory}/ keeps its vectors in {built_with}, but store.backend is "
-                f"{self.settings.store.backend!r}: pass --store {built_with}{hint} (or RAG_STORE_BACKEND)"
-            )
-
-    @property
-    def milvus_uri(self) -> str:
-        """The configured Milvus URI, or the milvus-lite folder inside the index directory."""
-        return self.settings.store.milvus_uri or str(self.directory / MILVUS_LITE)
+    @cached_property
+    def store_type(self) -> type[VectorStore]:
+        """The configured vector store's class (rag.store.VECTOR_STORES); its capabilities are class attributes."""
+        return VECTOR_STORES.get(self.settings.store.backend).load()
 
     @property
     def store_description(self) -> dict:
         """Which vector store holds this index's vectors (recorded in the manifest)."""
-        if self.settings.store.backend == "milvus":
-            return {"backend": "milvus", "uri": self.milvus_uri, "collection": self.settings.store.milvus_collection}
-        return {"backend": "faiss", "file": VECTORS}
+        return self.store_type.describe(self.directory, self.settings.store)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -172,74 +121,13 @@ class NewsIndex:
     @cached_property
     def vectors(self) -> VectorStore:
         """The configured vector store, reconciled with the metadata store."""
-        if self.settings.store.backend != "milvus":
-            store = self._open_faiss()
-            if self._reconcile(store, self.metadata):
-                self._vectors_dirty = True
-            return store
-        store = self._open_milvus()
-        self._repair_shared_store(store)
+        store = self.store_type.open(self.directory, self.dimension, self.settings.store, self.index_id)
+        if store.shared:  # after a writer died mid-batch; a writer holding the lock repairs, readers skip
+            repair_shared(store, self.directory / METADATA, self.dimension, self._store_records,
+                          lambda: None if self.writable else writer_lock(self.directory))
+        elif reconcile(store, self.metadata, self.dimension, self._store_records):
+            self._vectors_dirty = True  # brought up to date from SQLite: save at the next checkpoint
         return store
-
-    def _reconcile(self, store: VectorStore, metadata: MetadataStore) -> bool:
-        """Make the store hold exactly the chunk ids `metadata` holds; whether anything changed."""
-        truth, cached = metadata.chunk_ids(), store.all_ids()
-        missing = np.setdiff1d(truth, cached, assume_unique=True)
-        extra = np.setdiff1d(cached, truth, assume_unique=True)
-        if len(extra):
-            store.remove(extra)
-        for start in range(0, len(missing), REPAIR_BATCH):
-            ids = missing[start:start + REPAIR_BATCH]
-            store.add(ids, metadata.vectors(ids, self.dimension), self._store_records(ids, metadata))
-        return bool(len(missing) or len(extra))
-
-    def _repair_shared_store(self, store: VectorStore) -> None:
-        """Bring a shared, live store (Milvus) in step with SQLite after a writer died mid-batch.
-
-        Writers flag STORE_PENDING in the same transaction as a batch and clear it once the store
-        has the batch, so a clear flag and equal counts mean nothing to do (no scan of the ids).
-        Otherwise the repair runs under the writer lock, with a fresh connection that sees every
-        commit: a reader's view may be pinned to an older moment, and "repairing" from it would
-        delete a live writer's new vectors. A reader skips the repair while a writer holds the lock
-        (the writer repairs when it opens).
-        """
-        def out_of_step(metadata: MetadataStore) -> bool:
-            return metadata.get_state(STORE_PENDING) == "1" or store.count() != metadata.counts()["chunks"]
-
-        fresh = MetadataStore(self.directory / METADATA)
-        try:
-            if not out_of_step(fresh):
-                return
-            try:
-                handle = None if self.writable else self._lock()
-            except (IndexError, OSError):
-                return  # a writer holds the lock (and repairs), or the folder is read-only to us
-            try:
-                if out_of_step(fresh):
-                    self._reconcile(store, fresh)
-                    fresh.set_state(STORE_PENDING, "0")
-            finally:
-                if handle is not None:
-                    handle.close()
-        finally:
-            fresh.close()
-
-    def _open_faiss(self) -> FaissStore:
-        path = self.directory / VECTORS
-        if path.is_file():
-            try:
-                return FaissStore.load(path, self.dimension, self.settings.store)
-            except (RuntimeError, ValueError):
-                pass  # damaged or foreign file: rebuilt from SQLite by the caller
-        return FaissStore(self.dimension, self.settings.store)
-
-    def _open_milvus(self):
-        from rag.store.milvus import MilvusStore, MilvusStoreError
-
-        try:
-            return MilvusStore(self.milvus_uri, self.dimension, self.settings.store, owner=self.index_id)
-        except MilvusStoreError as exc:
-            raise IndexError(str(exc)) from exc
 
     @cached_property
     def index_id(self) -> str:
@@ -248,7 +136,7 @@ class NewsIndex:
 
     def _store_records(self, chunk_ids: np.ndarray, metadata: MetadataStore) -> list[StoreRecord] | None:
         """Date, source and lexical text of stored chunks, for stores that keep them."""
-        if self.settings.store.backend != "milvus":
+        if not self.store_type.keeps_records:
             return None
         rows = metadata.chunks_by_id(chunk_ids)
         return [
@@ -259,26 +147,7 @@ class NewsIndex:
     @property
     def lexical_in_store(self) -> bool:
         """Whether BM25 runs inside the vector store rather than from the local bm25/ files."""
-        lexical = self.settings.store.lexical
-        return self.settings.store.backend == "milvus" and lexical in ("auto", "store")
-
-    def candidates(self, vector: np.ndarray, query: str, k: int, filters=None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """Top-k (chunk id, cosine) for `vector` and top-k (chunk id, BM25 score) for `query`, among
-        the chunks matching `filters` (a SearchFilters or None).
-
-        A store that keeps date and source gets the filters themselves; FAISS and the local BM25 get
-        the matching chunk ids, read from SQLite once for both.
-        """
-        filters = filters if filters is not None and filters.active else None
-        store, lexical_in_store = self.vectors, self.lexical_in_store
-        allowed = None
-        if filters is not None and not (store.filters_natively and lexical_in_store):
-            allowed = self.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
-            if len(allowed) == 0:
-                return [], []
-        dense = store.search(vector, k, filters if store.filters_natively else allowed)
-        lexical = store.search_text(query, k, filters) if lexical_in_store else self.bm25.search(query, k, allowed)
-        return dense, lexical
+        return self.store_type.text_search and self.settings.store.lexical in ("auto", "store")
 
     @cached_property
     def bm25(self) -> BM25Index:
@@ -347,14 +216,14 @@ class NewsIndex:
             for document, chunks in to_write:
                 new_ids += self.metadata.insert_document(document, chunks, vectors[offset:offset + len(chunks)])
                 offset += len(chunks)
-            self._flag_store_write(store, True)
+            flag_write(store, self.metadata, True)
         records = None
-        if store.filters_natively:
+        if store.keeps_records:
             owners = [document for document, chunks in to_write for _ in chunks]
             records = [StoreRecord(owner.date, owner.source, text) for owner, text in zip(owners, texts)]
         store.remove(old_ids)
         store.add(np.asarray(new_ids, dtype=np.int64), vectors, records)
-        self._flag_store_write(store, False)
+        flag_write(store, self.metadata, False)
         self._vectors_dirty = self._bm25_stale = True
         result.chunks = len(texts)
         result.tokens = sum(c.n_tokens for _, chunks in to_write for c in chunks)
@@ -382,12 +251,6 @@ class NewsIndex:
                 start += len(slice_)
         return np.concatenate(parts) if parts else np.zeros((0, self.dimension), np.float32)
 
-    def _flag_store_write(self, store: VectorStore, pending: bool) -> None:
-        """Mark (in the batch's transaction) or clear (once the store has it) a pending write to a
-        live store; FAISS needs no flag, its saved file is compared with SQLite when it loads."""
-        if store.filters_natively:
-            self.metadata.set_state(STORE_PENDING, "1" if pending else "0")
-
     def create_empty(self) -> None:
         """Write a new index's manifest before any document, so it can be opened read-only."""
         self._require_writable()
@@ -399,9 +262,9 @@ class NewsIndex:
         store = self.vectors
         with self.metadata.transaction():
             deleted, chunk_ids = self.metadata.delete_documents(doc_ids)
-            self._flag_store_write(store, True)
+            flag_write(store, self.metadata, True)
         store.remove(chunk_ids)
-        self._flag_store_write(store, False)
+        flag_write(store, self.metadata, False)
         if deleted:
             self._vectors_dirty = self._bm25_stale = True
         return deleted
@@ -413,9 +276,9 @@ class NewsIndex:
         from SQLite anyway if the process dies before the final checkpoint.
         """
         self._require_writable()
-        faiss_file_missing = self.settings.store.backend == "faiss" and not (self.directory / VECTORS).exists()
-        if self._vectors_dirty or "vectors" in self.__dict__ and faiss_file_missing:
-            self.vectors.save(self.directory / VECTORS)
+        never_saved = "vectors" in self.__dict__ and not self.vectors.persisted(self.directory)
+        if self._vectors_dirty or never_saved:
+            self.vectors.save(self.directory)
             self._vectors_dirty = False
         if self._bm25_stale and lexical and not self.lexical_in_store:
             self.__dict__["bm25"] = self._build_bm25()
@@ -429,7 +292,7 @@ class NewsIndex:
         if self.writable:
             self.checkpoint()
         self.metadata.close()
-        if "vectors" in self.__dict__ and hasattr(self.vectors, "close"):
+        if "vectors" in self.__dict__:
             self.vectors.close()
         if self._lock_handle is not None:
             self._lock_handle.close()
@@ -443,41 +306,21 @@ class NewsIndex:
 
     def _require_writable(self) -> None:
         if not self.writable:
-            raise IndexError("this index was opened read-only")
+            raise NewsIndexError("this index was opened read-only")
 
     def _ensure_manifest(self) -> None:
         """Create the manifest on the first write of a new index."""
         if self.manifest is not None:
             return
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.manifest = {
-            "format": FORMAT_VERSION,
-            "index_id": self.index_id,
-            "embedding_model": self.settings.embedding.model,
-            "dimension": self.embedder.dimension,
-            "embedding_max_seq_length": self.embedder.max_tokens,
-            "chunking": {
-                "max_tokens": self.chunker.max_tokens,
-                "min_tokens": self.chunker.min_tokens,
-                "tokenizer": "tiktoken cl100k_base",
-                "embed_title": self.chunker.embed_title,
-            },
-            "store": self.store_description,
-            "created_at": now,
-        }
+        chunking = {"max_tokens": self.chunker.max_tokens, "min_tokens": self.chunker.min_tokens,
+                    "embed_title": self.chunker.embed_title}
+        self.manifest = new_manifest(self.index_id, self.settings, self.embedder.dimension, self.embedder.max_tokens,
+                                     chunking, self.store_description)
         self._write_manifest()
 
     def _write_manifest(self) -> None:
-        counts = self.metadata.counts()
-        self.manifest.update(
-            counts={"documents": counts["documents"], "chunks": counts["chunks"], "files": counts["files"]},
-            vector_index=self.vectors.kind if "vectors" in self.__dict__ else self.manifest.get("vector_index", "flat"),
-            updated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        path = self.directory / MANIFEST
-        temporary = path.with_name(MANIFEST + ".tmp")
-        temporary.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        kind = self.vectors.kind if "vectors" in self.__dict__ else self.manifest.get("vector_index", "flat")
+        write_manifest(self.directory, self.manifest, self.metadata.counts(), kind)
 
     # -- reading ------------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -491,7 +334,7 @@ class NewsIndex:
             "dimension": manifest.get("dimension"),
             "vector_index": self.vectors.kind,
             "store": self.store_description,
-            "lexical": "milvus" if self.lexical_in_store else "bm25s",
+            "lexical": self.settings.store.backend if self.lexical_in_store else "bm25s",
             "chunking": manifest.get("chunking"),
             "size_bytes": size,
             "created_at": manifest.get("created_at"),

@@ -8,44 +8,33 @@ the newest candidate (a half-life in days), which keeps undated and old articles
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.index import NewsIndex
-from rag.ingest.base import normalize_date
-from rag.types import Hit
+from rag.types import Hit, QueryError, SearchFilters
 
 
-class QueryError(ValueError):
-    """A search request with an invalid parameter."""
+def candidates(index: NewsIndex, vector: np.ndarray, query: str, k: int,
+               filters: SearchFilters | None = None) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Top-k (chunk id, cosine) for `vector` and top-k (chunk id, BM25 score) for `query`, among the
+    chunks matching `filters`.
 
-
-@dataclass
-class SearchFilters:
-    """Restrictions on which chunks may be returned."""
-
-    since: str | None = None  # inclusive ISO date
-    until: str | None = None  # inclusive ISO date
-    source: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value:
-                parsed = normalize_date(value)
-                if parsed is None:
-                    raise QueryError(f"--{name}: {value!r} is not a date (use YYYY-MM-DD)")
-                setattr(self, name, parsed)
-        if self.since and self.until and self.since > self.until:
-            raise QueryError(f"--since {self.since} is after --until {self.until}")
-
-    @property
-    def active(self) -> bool:
-        """Whether any filter is set."""
-        return bool(self.since or self.until or self.source)
+    A store that keeps date and source gets the filters themselves; FAISS and the local BM25 get the
+    matching chunk ids, read from SQLite once for both.
+    """
+    filters = filters if filters is not None and filters.active else None
+    store, lexical_in_store = index.vectors, index.lexical_in_store
+    allowed = None
+    if filters is not None and not (store.keeps_records and lexical_in_store):
+        allowed = index.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
+        if len(allowed) == 0:
+            return [], []
+    dense = store.search(vector, k, filters, None if store.keeps_records else allowed)
+    lexical = store.search_text(query, k, filters) if lexical_in_store else index.bm25.search(query, k, allowed)
+    return dense, lexical
 
 
 class Retriever:
@@ -71,7 +60,7 @@ class Retriever:
             raise QueryError("k must be at least 1")
         filters = filters or SearchFilters()
         depth = max(self.settings.candidates, k)
-        dense, lexical = self.index.candidates(self.index.embedder.encode_query(query), query, depth, filters)
+        dense, lexical = candidates(self.index, self.index.embedder.encode_query(query), query, depth, filters)
         fused = self._fuse(dense, lexical)
         rows = self.index.metadata.chunks_by_id(fused)
         if favour_recent:

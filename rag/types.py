@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rag.errors import RagError
+
 
 @dataclass
 class Document:
@@ -45,8 +47,25 @@ class Chunk:
     url: str = ""
 
 
+class Dated:
+    """Mixed into what front ends show with its article's date and source."""
+
+    title: str
+    date: str | None
+    source: str
+
+    @property
+    def byline(self) -> str:
+        """"2024-03-01, Reuters": the date and source that are known."""
+        return ", ".join(part for part in (self.date, self.source) if part)
+
+    def heading(self) -> str:
+        """The title followed by the byline in parentheses, as every front end shows a source."""
+        return self.title + (f" ({self.byline})" if self.byline else "")
+
+
 @dataclass
-class Hit:
+class Hit(Dated):
     """A retrieved chunk with its rank and fused score; its JSON is the `search --json` contract."""
 
     rank: int
@@ -86,7 +105,7 @@ class IngestIssue:
 
 
 @dataclass
-class Citation:
+class Citation(Dated):
     """A quote that supports an answer sentence: `quote == document.text[start:end]`."""
 
     n: int
@@ -141,3 +160,34 @@ class Answer:
             "llm": self.llm,
             "timings": self.timings,
         }
+
+
+class QueryError(RagError):
+    """A search request with an invalid parameter."""
+
+
+@dataclass
+class SearchFilters:
+    """Restrictions on which chunks may be returned."""
+
+    since: str | None = None  # inclusive ISO date
+    until: str | None = None  # inclusive ISO date
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value:
+                from rag.ingest.base import normalize_date  # the readers' date parser (which imports this module)
+
+                parsed = normalize_date(value)
+                if parsed is None:
+                    raise QueryError(f"--{name}: {value!r} is not a date (use YYYY-MM-DD)")
+                setattr(self, name, parsed)
+        if self.since and self.until and self.since > self.until:
+            raise QueryError(f"--since {self.since} is after --until {self.until}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return bool(self.since or self.until or self.source)

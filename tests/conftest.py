@@ -90,11 +90,49 @@ def seed_copy(tmp_path) -> Path:
     return target
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the real `rag` command line in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("RAG_CONFIG", None)
-    return subprocess.run([*RAG, *args], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=timeout)
+def run_cli(*args: str, env: dict | None = None, timeout: float = 300, process: bool = False,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real `rag` command line: in this process (its `main()`, with the given environment,
+    stdin and captured stdout/stderr), or with `process=True` in a subprocess, where the process
+    boundary is what a test is about (exit status of a real process, kill -9, one smoke test per
+    command). In-process calls skip the seconds of importing torch and loading models again."""
+    if process:
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("RAG_CONFIG", None)
+        return subprocess.run([*RAG, *args], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=timeout,
+                              input=input)
+    return run_cli_in_process(list(args), env or {}, input)
+
+
+def run_cli_in_process(args: list[str], env: dict, stdin: str | None) -> subprocess.CompletedProcess:
+    """`rag ARGS` through rag.cli.main in this process, as a CompletedProcess."""
+    import contextlib
+    import io
+    import traceback
+
+    from rag.cli import main
+
+    saved_env, saved_stdin, saved_cwd = dict(os.environ), sys.stdin, os.getcwd()
+    os.environ.update(env)
+    os.environ.pop("RAG_CONFIG", None)
+    out, err = io.StringIO(), io.StringIO()
+    sys.stdin = io.StringIO(stdin or "")
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(args)
+            except SystemExit as exit_:  # argparse
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            except Exception:  # what an uncaught error would print and exit with
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+    return subprocess.CompletedProcess(["rag", *args], code, out.getvalue(), err.getvalue())
 
 
 def shared_data(relative: str) -> Path:

@@ -2,14 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, SEEDS, free_port, run_cli
+from conftest import SEEDS, free_port, run_cli
 from rag.answer import REFUSAL, Answerer, rewrite_follow_up
-from rag.config import LLMSettings
+from rag.config import LlamaCppSettings, LLMSettings
 from rag.generate import ChatGenerator, ExtractiveGenerator, load_generator
 from rag.grounding import GroundingChecker
 from rag.llm.base import LLMError
@@ -77,7 +75,7 @@ def test_token_budget_is_never_exceeded_with_long_sentences_and_a_tiny_context()
 def test_token_budget_holds_in_the_bundled_models_own_tokens():
     from rag.llm.llamacpp import LlamaCppLLM
 
-    settings = LLMSettings(context_tokens=512, max_answer_tokens=64, threads=1)
+    settings = LLMSettings(context_tokens=512, max_answer_tokens=64, llamacpp=LlamaCppSettings(threads=1))
     llm = LlamaCppLLM(settings)
     sentences = [PromptSentence(f"Officials in Baku said on day {i} that exports rose 3.{i}% to $1,{i}00 million.", "Exports")
                  for i in range(60)]
@@ -165,7 +163,7 @@ def bundled_generator():
     from rag.config import Settings
 
     settings = Settings.load(env={})
-    settings.llm.threads = 1
+    settings.llm.llamacpp.threads = 1
     return load_generator(settings, "llamacpp")
 
 
@@ -187,7 +185,8 @@ def test_llamacpp_refuses_out_of_corpus_questions(seeded, settings, bundled_gene
 def test_cli_ask_json_contract(tmp_path):
     index_dir = tmp_path / "index"
     assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
-    result = run_cli("ask", SPUTNIK, "--index", str(index_dir), "--json", env={"RAG_LLM_THREADS": "1"})
+    # the real console command (its exit status and output, every model loaded from scratch)
+    result = run_cli("ask", SPUTNIK, "--index", str(index_dir), "--json", env={"RAG_LLM_THREADS": "1"}, process=True)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert list(payload) == ["question", "answer", "refused", "sentences", "citations", "retrieved", "llm", "timings"]
@@ -203,9 +202,9 @@ def test_cli_ask_json_contract(tmp_path):
 # -- openai backend against a real llama.cpp server (conftest.llama_server) ---------------------
 @pytest.mark.parametrize("stream", [True, False])
 def test_openai_backend_against_a_real_local_server(seeded, settings, llama_server, stream):
-    settings.llm.openai_base_url, settings.llm.openai_model = llama_server, "smollm2"
-    settings.llm.openai_stream = stream
-    settings.llm.openai_extra_body = '{"repeat_penalty": 1.0}'  # decode exactly like in-process llama.cpp
+    settings.llm.openai.base_url, settings.llm.openai.model = llama_server, "smollm2"
+    settings.llm.openai.stream = stream
+    settings.llm.openai.extra_body = '{"repeat_penalty": 1.0}'  # decode exactly like in-process llama.cpp
     answer = Answerer(seeded, settings, generator=load_generator(settings, "openai")).run(SPUTNIK)
     assert answer.llm == {"backend": "openai", "model": "smollm2"}
     assert not answer.refused, answer.draft
@@ -214,23 +213,21 @@ def test_openai_backend_against_a_real_local_server(seeded, settings, llama_serv
 
 
 def test_unreachable_openai_endpoint_is_a_clear_error(seeded, settings):
-    settings.llm.openai_base_url = f"http://127.0.0.1:{free_port()}/v1"
-    settings.llm.openai_max_retries, settings.llm.openai_timeout = 0, 5
+    settings.llm.openai.base_url = f"http://127.0.0.1:{free_port()}/v1"
+    settings.llm.openai.max_retries, settings.llm.openai.timeout = 0, 5
     with pytest.raises(LLMError, match="OpenAI-compatible endpoint http://127.0.0.1:.* failed"):
         Answerer(seeded, settings, generator=load_generator(settings, "openai")).run(SPUTNIK)
     result = run_cli("ask", SPUTNIK, "--index", str(seeded.directory), "--llm", "openai",
-                     env={"RAG_LLM_OPENAI_BASE_URL": settings.llm.openai_base_url, "RAG_LLM_OPENAI_MAX_RETRIES": "0"})
-    assert result.returncode == 2 and "error: OpenAI-compatible endpoint" in result.stderr
+                     env={"RAG_LLM_OPENAI_BASE_URL": settings.llm.openai.base_url, "RAG_LLM_OPENAI_MAX_RETRIES": "0"})
+    assert result.returncode == 69 and "error: OpenAI-compatible endpoint" in result.stderr  # EX_UNAVAILABLE
     assert "Traceback" not in result.stderr
 
 
 def test_interactive_chat_answers_and_follows_up(tmp_path):
     index_dir = tmp_path / "index"
     assert run_cli("ingest", str(SEEDS), "--index", str(index_dir)).returncode == 0
-    session = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", "--index", str(index_dir), "--llm", "extractive"],
-        input="What did Mishustin say about trade turnover?\nBy how much did it grow?\nquit\n",
-        capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "RAG_LLM_THREADS": "1"})
+    session = run_cli("ask", "--index", str(index_dir), "--llm", "extractive",
+                      input="What did Mishustin say about trade turnover?\nBy how much did it grow?\nquit\n")
     assert session.returncode == 0, session.stderr
     turns = session.stdout.split("ask> ")
     assert len(turns) == 4 and "extractive" in turns[0]
@@ -240,13 +237,13 @@ def test_interactive_chat_answers_and_follows_up(tmp_path):
 def test_transformers_backend_loads_the_bundled_gguf_and_answers(seeded, settings):
     from rag.llm.llamacpp import bundled_model_path
 
-    settings.llm.transformers_model = bundled_model_path()  # transformers dequantises the GGUF
+    settings.llm.transformers.model = bundled_model_path()  # transformers dequantises the GGUF
     generator = load_generator(settings, "transformers")
     answer = Answerer(seeded, settings, generator=generator).run(SPUTNIK)
     assert answer.llm == {"backend": "transformers", "model": "SmolLM2-135M-Instruct.Q4_1.gguf"}
     assert answer.draft.strip() and answer.timings["first_token_ms"] is not None
     check_citations(answer, seeded)
-    settings.llm.transformers_model = "/nonexistent/model"
+    settings.llm.transformers.model = "/nonexistent/model"
     with pytest.raises(LLMError, match="cannot load transformers model /nonexistent/model"):
         load_generator(settings, "transformers")
 
@@ -271,8 +268,8 @@ def test_model_path_loads_any_gguf_and_hf_repo_offline_fails_at_once(tmp_path, m
     settings = Settings.load(env={})
     settings.update({"llm": {"hf_repo": "Qwen/Qwen2.5-1.5B-Instruct-GGUF", "hf_file": "qwen2.5-1.5b-instruct-q4_k_m.gguf"}})
     started = time.monotonic()
-    with pytest.raises(LLMError, match="not in the local Hugging Face cache.*HF_HUB_OFFLINE=0.*llm.model_path"):
+    with pytest.raises(LLMError, match="not in the local Hugging Face cache.*HF_HUB_OFFLINE=0.*llm.llamacpp.model_path"):
         load_llm(settings.llm)
     assert time.monotonic() - started < 10
-    with pytest.raises(ConfigError, match="hf_repo and llm.hf_file go together"):
+    with pytest.raises(ConfigError, match="hf_repo and llm.llamacpp.hf_file go together"):
         Settings.load(env={}).update({"llm": {"hf_repo": "Qwen/Qwen2.5-1.5B-Instruct-GGUF"}})

@@ -57,3 +57,61 @@ def test_malformed_toml_names_the_file(tmp_path):
     config.write_text("[retrieval\n")
     with pytest.raises(ConfigError, match="broken.toml"):
         Settings.load(config, env={})
+
+
+def test_backend_settings_nest_and_the_flat_names_of_earlier_versions_still_work(tmp_path):
+    config = tmp_path / "rag.toml"
+    config.write_text('[llm]\nbackend = "openai"\n[llm.openai]\nbase_url = "http://127.0.0.1:9/v1"\n'
+                      '[store.milvus]\ncollection = "news"\n')
+    settings = Settings.load(config, env={"RAG_LLM_OPENAI_MODEL": "qwen", "RAG_LLM_LLAMACPP_THREADS": "3",
+                                          "RAG_STORE_MILVUS_URI": "http://127.0.0.1:19530"})
+    assert settings.llm.openai.base_url == "http://127.0.0.1:9/v1" and settings.llm.openai.model == "qwen"
+    assert settings.llm.llamacpp.threads == 3 and settings.store.milvus.collection == "news"
+    assert settings.store.milvus.uri == "http://127.0.0.1:19530"
+    legacy = Settings.load(env={"RAG_LLM_OPENAI_BASE_URL": "http://127.0.0.1:8/v1", "RAG_LLM_MODEL_PATH": "/m.gguf",
+                                "RAG_STORE_MILVUS_COLLECTION": "old", "RAG_LLM_TRANSFORMERS_MODEL": "/hf"})
+    assert legacy.llm.openai.base_url == "http://127.0.0.1:8/v1" and legacy.llm.llamacpp.model_path == "/m.gguf"
+    assert legacy.store.milvus.collection == "old" and legacy.llm.transformers.model == "/hf"
+    with pytest.raises(ConfigError, match="llm.openai.timeout: expected float"):
+        Settings.load(env={"RAG_LLM_OPENAI_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="unknown setting llm.openai.colour"):
+        Settings.load(env={}).update({"llm": {"openai": {"colour": "red"}}})
+    with pytest.raises(ConfigError, match="llm.openai is a section"):
+        Settings.load(env={}).update({"llm": {"openai": "x"}})
+
+
+def test_set_assigns_any_setting_and_names_a_bad_one():
+    settings = Settings.load(env={}).set("retrieval.k=8").set("store.milvus.uri=http://h:19530")
+    assert settings.retrieval.k == 8 and settings.store.milvus.uri == "http://h:19530"
+    for bad, message in [("retrieval.k", "expected SECTION.KEY=VALUE"), ("k=3", "expected SECTION.KEY=VALUE"),
+                         ("retrieval.k=many", "retrieval.k: expected int"), ("nowhere.k=1", "unknown setting section")]:
+        with pytest.raises(ConfigError, match=message):
+            Settings.load(env={}).set(bad)
+
+
+def test_backend_names_come_from_the_registries():
+    from rag.generate import GENERATORS
+    from rag.store import VECTOR_STORES
+
+    assert {"extractive", "llamacpp", "openai", "transformers"} <= set(GENERATORS.names())
+    assert {"faiss", "milvus"} <= set(VECTOR_STORES.names())
+    with pytest.raises(ConfigError, match="llm.backend: unknown generator 'gpt5'; choose one of extractive"):
+        Settings.load(env={"RAG_LLM_BACKEND": "gpt5"})
+    with pytest.raises(ConfigError, match="store.backend: unknown vector store 'chroma'"):
+        Settings.load(env={"RAG_STORE_BACKEND": "chroma"})
+    with pytest.raises(ConfigError, match="store.lexical = store needs .* faiss has none"):
+        Settings.load(env={"RAG_STORE_LEXICAL": "store"})
+
+
+def test_the_readme_documents_every_registered_backend():
+    from pathlib import Path
+
+    from rag.generate import GENERATORS
+    from rag.ingest import READERS
+    from rag.store import VECTOR_STORES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in [*GENERATORS.names(), *VECTOR_STORES.names()]:
+        assert f"`{name}`" in readme, name
+    for extension in READERS:
+        assert extension in readme, extension

@@ -12,6 +12,7 @@ from conftest import SEEDS, run_cli
 from rag.config import Settings
 from rag.index import NewsIndex
 from rag.ingest.pipeline import IngestPipeline
+from rag.retrieve import candidates
 from rag.retrieve import Retriever
 
 if not os.environ.get("CI"):
@@ -73,7 +74,8 @@ def stored(settings, embedder):
 def test_ray_ingest_equals_the_single_process_path(tmp_path, embedder, ray_runtime):
     assert ray_runtime.cluster_resources()["CPU"] == os.cpu_count()  # limited to this machine
     files = corpus(tmp_path / "corpus")
-    options = {"distributed__batch_docs": 5, "store__commit_every_docs": 7}  # batches that do not align
+    # batches that do not align; one embedding worker (two would only contend for these two cores)
+    options = {"distributed__batch_docs": 5, "store__commit_every_docs": 7, "distributed__workers": 1}
     single, single_settings = ingest(IngestPipeline, tmp_path / "single", embedder, [files], **options)
     ray, ray_settings = ingest(RayIngestPipeline, tmp_path / "ray", embedder, [files], **options)
     for report in (single, ray):
@@ -92,12 +94,12 @@ def test_ray_ingest_equals_the_single_process_path(tmp_path, embedder, ray_runti
     assert again.files_unchanged == 3 and again.chunks == 0 and again.added == 0  # the seed and two clean JSONL files
     path = files / "news-0.jsonl"
     path.write_text(path.read_text().replace("story 0-3 part 1", "story 0-3 part 1 revised"))
-    changed, _ = ingest(RayIngestPipeline, tmp_path / "ray", embedder, [files / "news-0.jsonl"])
+    changed, _ = ingest(RayIngestPipeline, tmp_path / "ray", embedder, [files / "news-0.jsonl"], **options)
     assert (changed.replaced, changed.unchanged, changed.added) == (1, 11, 0)
     index = NewsIndex(ray_settings, embedder=embedder)
     try:
         assert "part 1 revised" in index.metadata.get_document("f0-3")["text"]
-        (top, _), = index.candidates(embedder.encode_query("revised"), "revised", 3)[1]  # the one chunk with the new word
+        (top, _), = candidates(index, embedder.encode_query("revised"), "revised", 3)[1]  # the one chunk with the new word
         assert index.metadata.chunks_by_id([top])[top].doc_id == "f0-3"
         assert index.metadata.counts()["chunks"] == len(index.vectors.ids())  # old chunks gone from FAISS too
     finally:
@@ -116,7 +118,7 @@ def test_ray_ingest_writes_to_milvus(tmp_path, embedder, ray_runtime):
         index.close()
 
 
-def test_cli_ray_ingest_shows_progress_and_names_bad_files(tmp_path):
+def test_cli_ray_ingest_shows_progress_and_names_bad_files(tmp_path, ray_runtime):  # in-process: Ray started once
     files = corpus(tmp_path / "corpus")
     result = run_cli("ingest", str(files), "--index", str(tmp_path / "index"), "--ray", "--progress", timeout=600)
     assert result.returncode == 1  # some files and records failed; the rest went in

@@ -159,7 +159,7 @@ def test_yes_no_parsing_is_strict():
 
 
 def test_llm_judge_with_the_bundled_model_reports_parse_failures(settings):
-    settings.llm.threads = 1
+    settings.llm.llamacpp.threads = 1
     judge = LLMJudge(settings, "llamacpp")
     scores = judge.scores(["Volunteers lit 1,200 lanterns.", "The bridge is in Oslo."],
                           "Volunteers lit 1,200 lanterns along the river.")
@@ -194,7 +194,7 @@ def test_rag_eval_on_the_seed_set_writes_results_and_report_and_compares(tmp_pat
     first, second = tmp_path / "run1", tmp_path / "run2"
     seed_set = ROOT / "eval" / "sets" / "seed_qa.jsonl"
     result = run_cli("eval", str(seed_set), "--corpus", str(SEEDS), "--llm", "extractive", "--out", str(first),
-                     "--no-progress", timeout=600)
+                     "--no-progress", timeout=600, process=True)  # the console command once, the rest in-process
     assert result.returncode == 0, result.stderr
     results = json.loads((first / "results.json").read_text())
     metrics = results["datasets"]["seed_qa"]["metrics"]

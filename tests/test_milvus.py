@@ -6,6 +6,7 @@ client code is exactly the one a Milvus Standalone or Distributed deployment get
 """
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -15,10 +16,11 @@ import pytest
 
 from conftest import ROOT, SEEDS, free_port, run_cli, serving, wait_for_port
 from rag.config import Settings
-from rag.index import IndexError as RagIndexError
+from rag.store.milvus import MilvusStoreError
 from rag.index import NewsIndex
 from rag.ingest.pipeline import IngestPipeline
-from rag.retrieve import Retriever, SearchFilters
+from rag.retrieve import Retriever, candidates
+from rag.types import SearchFilters
 
 if not os.environ.get("CI"):
     pytest.importorskip("pymilvus", reason='pymilvus not installed: pip install -e ".[milvus]"')
@@ -35,12 +37,12 @@ QUERIES = [
 ]
 
 
-def build(directory, embedder, backend, **store):
+def build(directory, embedder, backend, **milvus):
     settings = Settings.load(env={})
     settings.index_dir = directory
     settings.store.backend = backend
-    for name, value in store.items():
-        setattr(settings.store, name, value)
+    for name, value in milvus.items():
+        setattr(settings.store.milvus, name, value)
     with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
         IngestPipeline(index, progress=False).run([SEEDS])
     return settings
@@ -58,7 +60,7 @@ def test_milvus_and_faiss_return_the_same_results_on_the_seed_corpus(tmp_path, e
         lexical_hits = 0
         for query in QUERIES:
             vector = embedder.encode_query(query)
-            (dense_f, lexical_f), (dense_m, lexical_m) = (index.candidates(vector, query, 10) for index in (faiss, milvus))
+            (dense_f, lexical_f), (dense_m, lexical_m) = (candidates(index, vector, query, 10) for index in (faiss, milvus))
             assert [i for i, _ in dense_f] == [i for i, _ in dense_m], query
             assert np.allclose([s for _, s in dense_f], [s for _, s in dense_m], atol=1e-5)
             # Milvus' BM25 keeps the (k1 + 1) factor that bm25s drops: same order, scores x2.5.
@@ -116,13 +118,13 @@ def test_milvus_stores_date_source_and_text_and_filters_undated(tmp_path, embedd
 
 def test_a_new_index_refuses_a_collection_that_holds_another_index(tmp_path, embedder):
     shared = str(tmp_path / "shared.db")
-    build(tmp_path / "first", embedder, "milvus", milvus_uri=shared)
+    build(tmp_path / "first", embedder, "milvus", uri=shared)
     settings = Settings.load(env={})
-    settings.index_dir, settings.store.backend, settings.store.milvus_uri = tmp_path / "second", "milvus", shared
-    with pytest.raises(RagIndexError, match="belongs to another index"):
+    settings.index_dir, settings.store.backend, settings.store.milvus.uri = tmp_path / "second", "milvus", shared
+    with pytest.raises(MilvusStoreError, match="belongs to another index"):
         with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
             IngestPipeline(index, progress=False).run([SEEDS])
-    settings.store.milvus_collection = "second_index"
+    settings.store.milvus.collection = "second_index"
     with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
         report = IngestPipeline(index, progress=False).run([SEEDS])
     assert report.added == 1
@@ -137,7 +139,7 @@ def test_a_milvus_server_url_serves_several_processes_and_indexes(tmp_path):
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, server, "the Milvus server")
-        store = ["--store", "milvus", "--milvus-uri", uri]
+        store = ["--store", "milvus", "--set", f"store.milvus.uri={uri}"]
         first = run_cli("ingest", str(SEEDS), "--index", str(tmp_path / "a"), *store)
         assert first.returncode == 0, first.stderr
         assert not (tmp_path / "a" / "milvus.db").exists()  # the vectors went to the server
@@ -145,19 +147,19 @@ def test_a_milvus_server_url_serves_several_processes_and_indexes(tmp_path):
         assert "220,000" in hits[0]["text"]
         refused = run_cli("ingest", str(SEEDS), "--index", str(tmp_path / "b"), *store)
         assert refused.returncode == 2 and "belongs to another index" in refused.stderr
-        second = run_cli("ingest", str(SEEDS), "--index", str(tmp_path / "c"), *store, "--milvus-collection", "news_c")
+        second = run_cli("ingest", str(SEEDS), "--index", str(tmp_path / "c"), *store, "--set", "store.milvus.collection=news_c")
         assert second.returncode == 0, second.stderr
         manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
         assert manifest["store"] == {"backend": "milvus", "uri": uri, "collection": "news_c"}
-        removed = run_cli("delete", "--source", "azertac", "--index", str(tmp_path / "c"), *store, "--milvus-collection", "news_c")
+        removed = run_cli("delete", "--source", "azertac", "--index", str(tmp_path / "c"), *store, "--set", "store.milvus.collection=news_c")
         assert removed.returncode == 0 and "deleted 1 document(s)" in removed.stdout
         still = json.loads(run_cli("search", QUERIES[0], "--index", str(tmp_path / "a"), "--json", *store).stdout)["hits"]
         assert "220,000" in still[0]["text"]  # the other collection is untouched
     finally:
         server.terminate()
         server.wait(timeout=20)
-    down = run_cli("search", QUERIES[0], "--index", str(tmp_path / "a"), "--store", "milvus", "--milvus-uri", uri, timeout=120)
-    assert down.returncode == 2 and "Milvus open failed" in down.stderr and "Traceback" not in down.stderr
+    down = run_cli("search", QUERIES[0], "--index", str(tmp_path / "a"), "--store", "milvus", "--set", f"store.milvus.uri={uri}", timeout=120)
+    assert down.returncode == 69 and re.search(r"Milvus [a-z -]+ failed .* at http://127.0.0.1", down.stderr) and "Traceback" not in down.stderr
 
 
 def test_the_api_serves_a_milvus_index_through_writes_and_deletes(tmp_path, embedder):
@@ -187,7 +189,7 @@ def test_a_milvus_lite_folder_held_by_one_process_is_a_clear_error_for_another(t
     holder = NewsIndex(settings, embedder=embedder)
     holder.vectors  # this process now runs the folder's in-process server
     try:
-        other = run_cli("search", QUERIES[0], "--index", str(settings.index_dir), "--store", "milvus")
+        other = run_cli("search", QUERIES[0], "--index", str(settings.index_dir), "--store", "milvus", process=True)
         assert other.returncode == 2 and "one process at a time" in other.stderr and "Traceback" not in other.stderr
     finally:
         holder.close()  # the last store of the folder stops its server and frees the folder

@@ -154,7 +154,7 @@ def test_gzip_bombs_and_huge_documents_are_that_file_or_record_only(tmp_path, se
 
 
 def test_bm25_texts_of_a_long_document_are_read_once(tmp_path, settings, ingest, open_index):
-    text = "\n\n".join(f"Paragraph {n} reports that the council met on day {n} and approved item {n}." for n in range(3000))
+    text = "\n\n".join(f"Paragraph {n} reports that the council met on day {n} and approved item {n}." for n in range(800))
     (tmp_path / "long.jsonl").write_text(json.dumps({"id": "long", "text": text}) + "\n")
     ingest(tmp_path / "long.jsonl")
     index = open_index(writable=False)
@@ -246,7 +246,7 @@ def test_injected_instructions_never_steer_or_support_an_answer(injected_index, 
     from rag.index import NewsIndex
 
     settings, _ = injected_index
-    settings.llm.threads = 1
+    settings.llm.llamacpp.threads = 1
     index = NewsIndex(settings, embedder=embedder)
     answerer = Answerer(index, settings, generator=load_generator(settings, backend))
     for question in BUDGET_QUESTIONS:
@@ -265,8 +265,8 @@ def test_injected_instructions_never_steer_the_openai_backend(injected_index, em
     from rag.index import NewsIndex
 
     settings, _ = injected_index
-    settings.llm.openai_base_url, settings.llm.openai_model = llama_server, "smollm2"
-    settings.llm.openai_extra_body = '{"repeat_penalty": 1.0}'
+    settings.llm.openai.base_url, settings.llm.openai.model = llama_server, "smollm2"
+    settings.llm.openai.extra_body = '{"repeat_penalty": 1.0}'
     answerer = Answerer(NewsIndex(settings, embedder=embedder), settings, generator=load_generator(settings, "openai"))
     for question in BUDGET_QUESTIONS:
         answer = answerer.run(question)
@@ -421,7 +421,7 @@ def test_low_findings_get_clear_statuses(seeded_dir, embedder, tmp_path):
 
 
 def test_sources_footer_is_inert_for_chat_clients():
-    from rag.api.app import sources_footer
+    from rag.api.routes.openai import sources_footer
     from rag.types import Answer, Citation
 
     citation = Citation(1, "d", "d#0", "<script>alert(1)</script>", None, "", "javascript:alert(1)",

@@ -31,7 +31,7 @@ def test_flat_until_threshold_then_hnsw_with_high_recall(tmp_path):
     ])
     assert recall >= 0.95
     path = tmp_path / "v.faiss"
-    store.save(path)
+    store.write(path)
     loaded = FaissStore.load(path, 32, settings)
     assert loaded.kind == "hnsw" and loaded.count() == 2000
     assert loaded.search(queries[0], 5) == store.search(queries[0], 5)

@@ -202,7 +202,7 @@ def test_questions_are_answered_while_an_upload_is_being_ingested(page, tmp_path
              "hospital school river market energy tariff airport vaccine").split()
     bulk = tmp_path / "bulk_archive.jsonl"
     with open(bulk, "w", encoding="utf-8") as out:
-        for i in range(300):
+        for i in range(300):  # ~1,200 chunks: half a minute of ingest, while a question takes seconds
             paragraphs = ["\n".join(" ".join(rng.choice(words) for _ in range(18)).capitalize() + "." for _ in range(6))
                           for _ in range(4)]
             out.write(json.dumps({"id": f"bulk-{i}", "title": f"Bulk report {i}", "text": "\n\n".join(paragraphs),

@@ -219,7 +219,7 @@ def bundled():
     from rag.config import Settings
 
     settings = Settings.load(env={})
-    settings.llm.threads = 1
+    settings.llm.llamacpp.threads = 1
     return load_generator(settings, "llamacpp")
 
 

@@ -17,11 +17,11 @@ from pathlib import Path  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
-from rag.llm.base import LLMError  # noqa: E402
-from rag.prompt import PromptTooLongError  # noqa: E402
-from rag.retrieve import QueryError, SearchFilters  # noqa: E402
+from rag.api.limits import Limits  # noqa: E402
+from rag.errors import RagError  # noqa: E402
+from rag.ingest import READERS  # noqa: E402
 from rag.service import IndexService  # noqa: E402
-from rag.types import Answer  # noqa: E402
+from rag.types import Answer, SearchFilters  # noqa: E402
 from ui.render import (  # noqa: E402
     CSS,
     SOURCES_PLACEHOLDER,
@@ -31,7 +31,6 @@ from ui.render import (  # noqa: E402
     sources_html,
 )
 
-ANSWER_ERRORS = (QueryError, LLMError, PromptTooLongError, ValueError)
 DOCUMENT_COLUMNS = ["doc_id", "title", "date", "source", "chunks"]
 UPLOAD_COLUMNS = ["file", "result", "added", "unchanged", "replaced", "chunks", "problems"]
 PAGE_SIZE = 200
@@ -41,16 +40,18 @@ def build_app(service: IndexService) -> gr.Blocks:
     """The Blocks app over a service."""
     settings = service.settings
     flag_unsupported = settings.answer.unsupported == "flag"
+    limits = Limits(settings.server)
 
     def respond(message: str, chat: list, history: list, since: str, until: str, source: str, k: float, backend: str):
         question = (message or "").strip()
         if not question:
             yield "", chat, history, gr.skip()
             return
-        if len(question) > settings.server.max_question_chars:
+        try:
+            limits.question(question, "the question")
+        except RagError as exc:  # the same limit as the API's, with the same message
             chat = chat + [{"role": "user", "content": markdown_text(question[:200]) + "…"},
-                           {"role": "assistant", "content": f"⚠️ The question has {len(question)} characters; the limit is "
-                                                            f"{settings.server.max_question_chars}."}]
+                           {"role": "assistant", "content": f"⚠️ {markdown_text(exc.for_ui())}"}]
             yield "", chat, history, gr.skip()
             return
         chat = chat + [{"role": "user", "content": markdown_text(question)},
@@ -67,11 +68,11 @@ def build_app(service: IndexService) -> gr.Blocks:
                     draft += item
                     chat[-1] = {"role": "assistant", "content": draft_markdown(draft)}
                     yield "", chat, history, gr.skip()
-        except ANSWER_ERRORS as exc:
-            chat[-1] = {"role": "assistant", "content": f"⚠️ {markdown_text(str(exc))}"}
+        except RagError as exc:
+            chat[-1] = {"role": "assistant", "content": f"⚠️ {markdown_text(exc.for_ui())}"}
             yield "", chat, history, SOURCES_PLACEHOLDER
             return
-        texts = {c.doc_id: (answerer.index.metadata.get_document(c.doc_id) or {}).get("text", c.quote)
+        texts = {c.doc_id: (service.documents.get(c.doc_id) or {}).get("text", c.quote)
                  for c in answer.citations}
         chat[-1] = {"role": "assistant", "content": answer_markdown(answer, flag_unsupported)}
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
@@ -85,7 +86,10 @@ def build_app(service: IndexService) -> gr.Blocks:
         paths = [Path(f) for f in (files or [])]
         for done, path in enumerate(paths):
             progress((done, len(paths)), desc=f"ingesting file {done + 1} of {len(paths)}")
-            report = service.ingest([path])
+            try:
+                report = service.ingest([path])
+            except RagError as exc:  # the index is locked by another writer, say
+                raise gr.Error(exc.for_ui(), print_exception=False) from None
             problems = "; ".join(f"line {i.line}: {i.message}" if i.line else i.message for i in report.issues)
             result = "failed" if report.failed and not report.added + report.replaced else "ok"
             rows.append([path.name, result, report.added, report.unchanged + report.duplicates, report.replaced,
@@ -95,7 +99,7 @@ def build_app(service: IndexService) -> gr.Blocks:
         return rows, summary, *list_documents(""), stats_markdown(), gr.update(choices=source_choices())
 
     def list_documents(query: str):
-        documents, total = service.index.metadata.list_documents(limit=PAGE_SIZE, query=(query or "").strip())
+        documents, total = service.documents.page(limit=PAGE_SIZE, query=(query or "").strip())
         rows = [[d["doc_id"], d["title"], d["date"] or "", d["source"], d["n_chunks"]] for d in documents]
         shown = f"{len(rows)} of {total} document(s)" + (f" matching “{query.strip()}”" if query and query.strip() else "")
         return rows, shown
@@ -105,7 +109,10 @@ def build_app(service: IndexService) -> gr.Blocks:
         if not wanted:
             message = "Enter or select a document id to delete."
         else:
-            deleted = service.delete(wanted)
+            try:
+                deleted = service.documents.delete(wanted)
+            except RagError as exc:
+                raise gr.Error(exc.for_ui(), print_exception=False) from None
             missing = sorted(set(wanted) - set(deleted))
             message = f"Deleted {len(deleted)} document(s)." + (f" Not found: {', '.join(missing)}." if missing else "")
         return message, "", *list_documents(query), stats_markdown(), gr.update(choices=source_choices())
@@ -124,7 +131,7 @@ def build_app(service: IndexService) -> gr.Blocks:
         )
 
     def source_choices() -> list[str]:
-        return [""] + [name for name in service.index.metadata.stats()["top_sources"] if name]
+        return [""] + service.documents.sources()
 
     with gr.Blocks(title="News assistant", analytics_enabled=False) as app:
         gr.Markdown("## News assistant\nAnswers quote and cite the news passages they rest on, "
@@ -155,7 +162,7 @@ def build_app(service: IndexService) -> gr.Blocks:
         with gr.Tab("Corpus"):
             stats = gr.Markdown(stats_markdown(), elem_id="stats")
             with gr.Row():
-                files = gr.File(file_count="multiple", label="Upload articles (.txt .md .html .jsonl .json .csv .xml .rss, or .gz)",
+                files = gr.File(file_count="multiple", label=f"Upload articles ({' '.join(READERS)}, or any of them .gz)",
                                 elem_id="upload")
                 with gr.Column():
                     ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
@@ -213,5 +220,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     app = gr.mount_gradio_app(app, blocks, path="/", auth=users or None, css=CSS, footer_links=[], show_error=True,
                               max_file_size=int(settings.server.max_upload_mb * 1024 * 1024))
     print(f"chat UI on http://{host}:{port}  (index {settings.index_dir}/, "
-          f"{service.index.metadata.counts()['documents']} documents, logins {'on' if users else 'off'})", flush=True)
+          f"{service.documents.counts()['documents']} documents, logins {'on' if users else 'off'})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

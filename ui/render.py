@@ -12,7 +12,7 @@ import re
 
 from rag.api.guard import safe_url
 from rag.injection import instruction_spans
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Dated, Hit
 
 # Markdown punctuation that could start emphasis, links, images, code, headings or tables.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -64,10 +64,10 @@ def quote_in_context(text: str, start: int, end: int) -> tuple[str, str, str]:
     return before, text[start:end], after
 
 
-def _heading(n: int | None, title: str, date: str | None, source: str, url: str) -> str:
-    meta = ", ".join(html.escape(part) for part in (date, source) if part)
-    label = html.escape(title or "(untitled)")
-    link = safe_url(url)
+def _heading(n: int | None, source: Dated) -> str:
+    meta = html.escape(source.byline)
+    label = html.escape(source.title or "(untitled)")
+    link = safe_url(source.url)
     title_html = f'<a href="{html.escape(link, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">{label}</a>' if link else label
     number = f'<span class="rag-n">[{n}]</span> ' if n is not None else ""
     return f'<div class="rag-title">{number}{title_html}' + (f' <span class="rag-meta">({meta})</span>' if meta else "") + "</div>"
@@ -88,13 +88,13 @@ def citation_html(citation: Citation, document_text: str) -> str:
     """One source: heading, then the quote highlighted inside its paragraph."""
     before, quote, after = quote_in_context(document_text, citation.start, citation.end)
     body = f"{flagged_html(before)}<mark>{html.escape(quote)}</mark>{flagged_html(after)}"
-    heading = _heading(citation.n, citation.title, citation.date, citation.source, citation.url)
+    heading = _heading(citation.n, citation)
     return f'<div class="rag-source" data-n="{citation.n}">{heading}<div class="rag-quote">{body}</div></div>'
 
 
 def related_html(hit: Hit) -> str:
     """A retrieved passage offered after a refusal."""
-    heading = _heading(None, hit.title, hit.date, hit.source, hit.url)
+    heading = _heading(None, hit)
     return f'<div class="rag-source rag-related">{heading}<div class="rag-quote">{flagged_html(hit.text)}</div></div>'
 
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.generate import GENERATORS
+
 
 # Text that is not all whitespace, in Python's sense (which counts \x1c-\x1f as whitespace, as the
 # retriever's strip() does); validated with Python's `re` so schema and server agree.
@@ -44,7 +46,7 @@ class Filters(Strict):
 
 class SearchRequest(Filters):
     query: str = Field(min_length=1, pattern=NOT_BLANK, description="what to look for")
-    k: int = Field(5, ge=1, description="number of hits (at most server.max_k)")
+    k: int | None = Field(None, ge=1, description="number of hits (default retrieval.k, at most server.max_k)")
 
 
 class HitModel(BaseModel):
@@ -71,12 +73,20 @@ class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[dict[str, Any]] | None = None
 
+    @property
+    def text(self) -> str:
+        """The message's text: a string, or the text parts of an OpenAI content list."""
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        return " ".join(str(part.get("text", "")) for part in self.content
+                        if isinstance(part, dict) and part.get("type") == "text")
+
 
 class AskRequest(Filters):
     question: str = Field(min_length=1, pattern=NOT_BLANK)
     k: int | None = Field(None, ge=1, description="passages to retrieve (default answer.k)")
-    llm: Literal["llamacpp", "openai", "transformers", "extractive"] | None = Field(
-        None, description="generator backend (default llm.backend)")
+    llm: Literal[GENERATORS.names()] | None = Field(  # type: ignore[valid-type] - the registered names
+        None, description="generator backend (default llm.backend; GET /v1/models lists those this server runs)")
     history: list[ChatMessage] = Field(default_factory=list, description="earlier turns, oldest first")
     stream: bool = Field(False, description="Server-Sent Events: `token` events, then one `answer` event")
 
@@ -306,3 +316,12 @@ class StatsResponse(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     documents: int
+
+
+def validation_message(errors: list[dict], prefix: str = "") -> str:
+    """`body.k: Input should be greater than or equal to 1; ...` from pydantic's error list."""
+    parts = []
+    for error in errors[:5]:
+        location = ".".join(str(p) for p in ([prefix] if prefix else []) + list(error.get("loc", ())))
+        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"

@@ -54,9 +54,7 @@ def build_index(evalset: EvalSet, settings: Settings, embedder: Embedder, option
             report = IngestPipeline(index, progress=options.progress).run(evalset.corpus_paths)
             if report.failed:
                 print(f"warning: {report.failed} corpus problem(s): " + "; ".join(map(str, report.issues[:5])))
-        batch = settings.store.commit_every_docs
-        for start in range(0, len(evalset.documents), batch):
-            index.add_documents(evalset.documents[start:start + batch])
+        IngestPipeline(index, progress=False).add_records(evalset.documents)
     build = {"index": "temporary", "documents": len(evalset.documents), "build_seconds": round(time.perf_counter() - started, 1)}
     return NewsIndex(settings, embedder=embedder), build
 
@@ -77,7 +75,7 @@ def run_questions(evalset: EvalSet, settings: Settings, embedder: Embedder, judg
         except Exception as exc:  # noqa: BLE001 - one failing question must not end the run
             errors.append({"id": item.id, "split": item.split, "question": item.question, "error": f"{type(exc).__name__}: {exc}",
                            "trace": traceback.format_exc(limit=3)})
-    index.metadata.close()
+    index.close()
     metrics = aggregate(rows, len(evalset.items), len(errors))
     held_out = [r for r in rows if r["split"] == "held_out"]
     if held_out:

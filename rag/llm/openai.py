@@ -22,15 +22,15 @@ class OpenAILLM:
         except ImportError as exc:
             raise LLMError("the openai backend needs the openai package: pip install openai") from exc
         self.settings = settings
-        self.model = settings.openai_model
+        self.model = settings.openai.model
         self.context_tokens = settings.context_tokens
         # Local servers ignore the key, but the client insists on one.
-        api_key = os.environ.get(settings.openai_api_key_env) or "not-needed"
+        api_key = os.environ.get(settings.openai.api_key_env) or "not-needed"
         self.client = openai.OpenAI(
-            base_url=settings.openai_base_url,
+            base_url=settings.openai.base_url,
             api_key=api_key,
-            timeout=settings.openai_timeout,
-            max_retries=settings.openai_max_retries,  # exponential backoff on connection errors, 429 and 5xx
+            timeout=settings.openai.timeout,
+            max_retries=settings.openai.max_retries,  # exponential backoff on connection errors, 429 and 5xx
         )
         self._errors = (openai.APIError, openai.APIConnectionError, openai.APITimeoutError)
 
@@ -38,10 +38,10 @@ class OpenAILLM:
         """Yield content pieces as the server streams them (or the whole reply at once)."""
         request = dict(model=self.model, messages=messages, max_tokens=max_tokens,
                        temperature=self.settings.temperature, top_p=self.settings.top_p, seed=self.settings.seed)
-        if self.settings.openai_extra_body.strip():
-            request["extra_body"] = json.loads(self.settings.openai_extra_body)
+        if self.settings.openai.extra_body.strip():
+            request["extra_body"] = json.loads(self.settings.openai.extra_body)
         try:
-            if not self.settings.openai_stream:
+            if not self.settings.openai.stream:
                 response = self.client.chat.completions.create(**request)
                 content = response.choices[0].message.content if response.choices else ""
                 if content:
@@ -51,4 +51,4 @@ class OpenAILLM:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
         except self._errors as exc:
-            raise LLMError(f"OpenAI-compatible endpoint {self.settings.openai_base_url} failed: {exc}") from exc
+            raise LLMError(f"OpenAI-compatible endpoint {self.settings.openai.base_url} failed: {exc}") from exc

@@ -21,9 +21,9 @@ class TransformersLLM:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise LLMError("the transformers backend needs the transformers package") from exc
-        path = settings.transformers_model
+        path = settings.transformers.model
         if not path:
-            raise LLMError("set llm.transformers_model to a model folder or a .gguf file")
+            raise LLMError("set llm.transformers.model to a model folder or a .gguf file")
         kwargs = {}
         if path.endswith(".gguf"):
             kwargs["gguf_file"] = os.path.basename(path)
@@ -32,10 +32,10 @@ class TransformersLLM:
             self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
             self.hf_model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
-            raise LLMError(f"cannot load transformers model {settings.transformers_model}: {exc}") from exc
-        self.hf_model.to(settings.device)
+            raise LLMError(f"cannot load transformers model {settings.transformers.model}: {exc}") from exc
+        self.hf_model.to(settings.transformers.device)
         self.settings = settings
-        self.model = os.path.basename(settings.transformers_model.rstrip("/"))
+        self.model = os.path.basename(settings.transformers.model.rstrip("/"))
         self.context_tokens = settings.context_tokens
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
@@ -44,7 +44,7 @@ class TransformersLLM:
 
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.settings.device)
+        ).to(self.settings.transformers.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         sampling = {"do_sample": False} if self.settings.temperature <= 0 else {
             "do_sample": True, "temperature": self.settings.temperature, "top_p": self.settings.top_p}

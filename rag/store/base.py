@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag.config import StoreSettings
+    from rag.types import SearchFilters
 
 
 @dataclass
@@ -21,24 +25,42 @@ class StoreRecord:
 class VectorStore(Protocol):
     """Vectors keyed by int64 chunk ids, searched by inner product (cosine on unit vectors).
 
-    Filters reach a store in one of two forms. A store that keeps each chunk's date and source
-    (`filters_natively = True`, Milvus) gets the SearchFilters and applies them itself; one that keeps
-    only vectors (FAISS) gets `allowed`, the chunk ids the metadata store says match.
+    Capabilities are class attributes, so the index reads them without opening a store:
+    - `keeps_records`: the store keeps each chunk's date, source and lexical text (`add` gets them as
+      StoreRecords) and applies SearchFilters itself; a store without them (FAISS) is given `allowed`,
+      the chunk ids the metadata store says match the filters.
+    - `text_search`: it has its own full-text (BM25) search, `search_text`.
+    - `shared`: a live service that other processes read and write (Milvus): the index flags a batch in
+      SQLite until the store has it, instead of comparing a saved file with SQLite when it opens.
     """
 
+    keeps_records: ClassVar[bool]
+    text_search: ClassVar[bool]
+    shared: ClassVar[bool]
     kind: str  # the index type in use, for stats and the manifest
-    filters_natively: bool
-    has_text_search: bool  # whether search_text() (the store's own BM25) exists
+
+    @classmethod
+    def open(cls, directory: Path, dimension: int, settings: "StoreSettings", owner: str) -> "VectorStore":
+        """The store of the index at `directory` (created empty when there is none yet); `owner` is the
+        index's id, for stores that more than one index could reach."""
+
+    @classmethod
+    def describe(cls, directory: Path, settings: "StoreSettings") -> dict:
+        """Where the vectors live, recorded in the manifest: {"backend": name, ...}."""
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, records: list[StoreRecord] | None = None) -> None:
-        """Add (or overwrite) vectors under these ids; `records`, one per id, for stores that keep
-        date, source and text."""
+        """Add (or overwrite) vectors under these ids; `records`, one per id, when `keeps_records`."""
 
     def remove(self, ids: np.ndarray) -> None:
         """Remove these ids; unknown ids are ignored."""
 
-    def search(self, query: np.ndarray, k: int, allowed=None) -> list[tuple[int, float]]:
-        """The k nearest (id, score) pairs, best first, restricted by `allowed` (see above)."""
+    def search(self, query: np.ndarray, k: int, filters: "SearchFilters | None" = None,
+               allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The k nearest (id, score) pairs, best first, among the chunks that match: `filters` for a
+        store that keeps records, `allowed` ids for one that does not (None = every chunk)."""
+
+    def search_text(self, query: str, k: int, filters: "SearchFilters | None" = None) -> list[tuple[int, float]]:
+        """The k best (id, BM25 score) pairs, when `text_search`."""
 
     def all_ids(self) -> np.ndarray:
         """Every stored id, including any the store has only marked deleted."""
@@ -49,5 +71,11 @@ class VectorStore(Protocol):
     def count(self) -> int:
         """Number of live vectors."""
 
-    def save(self, path: Path) -> None:
-        """Make every change durable (FAISS: write atomically to `path`)."""
+    def persisted(self, directory: Path) -> bool:
+        """Whether the store has been saved at all (a new FAISS index has no file yet)."""
+
+    def save(self, directory: Path) -> None:
+        """Make every change durable (FAISS: write its file atomically into `directory`)."""
+
+    def close(self) -> None:
+        """Release connections and files."""

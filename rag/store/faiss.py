@@ -16,6 +16,7 @@ import numpy as np
 from rag.config import StoreSettings
 
 FLAT, HNSW = "flat", "hnsw"
+FILE = "vectors.faiss"  # in the index directory
 EXACT_FILTER_LIMIT = 20000  # below this many allowed ids, brute force beats a filtered graph walk
 
 
@@ -28,8 +29,9 @@ def _faiss():
 class FaissStore:
     """A FAISS index that picks its own type by size; see the module docstring."""
 
-    filters_natively = False  # search() takes the allowed ids the metadata store computed
-    has_text_search = False
+    keeps_records = False  # only vectors: search() is given the allowed ids the metadata store computed
+    text_search = False
+    shared = False  # a file of this index alone, compared with SQLite when it is opened
 
     def __init__(self, dimension: int, settings: StoreSettings | None = None, index=None):
         self.dimension = dimension
@@ -43,6 +45,22 @@ class FaissStore:
         faiss = _faiss()
         # The IDMap's inner index comes back as a base-class proxy; downcast to see its real type.
         return HNSW if isinstance(faiss.downcast_index(self.index.index), faiss.IndexHNSW) else FLAT
+
+    @classmethod
+    def open(cls, directory: Path, dimension: int, settings: StoreSettings, owner: str = "") -> "FaissStore":
+        """The index's saved file, or a new empty index when there is none or it is unreadable (the
+        index then rebuilds it from the vectors SQLite keeps)."""
+        path = Path(directory) / FILE
+        if path.is_file():
+            try:
+                return cls.load(path, dimension, settings)
+            except (RuntimeError, ValueError):
+                pass  # damaged or foreign file
+        return cls(dimension, settings)
+
+    @classmethod
+    def describe(cls, directory: Path, settings: StoreSettings) -> dict:
+        return {"backend": "faiss", "file": FILE}
 
     @classmethod
     def load(cls, path: Path, dimension: int, settings: StoreSettings | None = None) -> "FaissStore":
@@ -108,8 +126,9 @@ class FaissStore:
         if len(live):
             self.index.add_with_ids(vectors, live)
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-k (id, inner product), best first."""
+    def search(self, query: np.ndarray, k: int, filters=None, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k (id, inner product), best first, among `allowed` ids (the filters are applied by the
+        caller, which computed `allowed` from them)."""
         faiss = _faiss()
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if allowed is not None:
@@ -139,7 +158,19 @@ class FaissStore:
         scores, ids = self.index.search(query, min(k, max(1, self.index.ntotal)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def save(self, path: Path) -> None:
+    def search_text(self, query: str, k: int, filters=None) -> list[tuple[int, float]]:
+        raise NotImplementedError("FAISS has no text search; the index uses its local BM25")
+
+    def persisted(self, directory: Path) -> bool:
+        return (Path(directory) / FILE).exists()
+
+    def save(self, directory: Path) -> None:
+        self.write(Path(directory) / FILE)
+
+    def close(self) -> None:
+        """Nothing to release: the index lives in memory."""
+
+    def write(self, path: Path) -> None:
         """Write to a temporary file and rename it into place, so a crash never leaves half a file."""
         temporary = path.with_name(path.name + ".tmp")
         _faiss().write_index(self.index, str(temporary))

@@ -24,9 +24,11 @@ from typing import Iterable
 import numpy as np
 
 from rag.config import StoreSettings
+from rag.errors import ErrorKind, RagError
 from rag.store.base import StoreRecord
 from rag.store.bm25 import tokenize
 
+LITE_FOLDER = "milvus.db"  # the default milvus-lite folder, in the index directory
 OWNER_PROPERTY = "newsrag.index_id"  # collection property naming the index that owns it
 _LITE_USERS: dict[str, int] = {}  # open MilvusStores per milvus-lite folder in this process
 
@@ -34,8 +36,10 @@ MAX_TEXT_BYTES = 60000  # under Milvus' 65,535-byte VARCHAR limit
 BATCH = 1000  # rows per insert/delete request (a gRPC message stays well under its size limit)
 
 
-class MilvusStoreError(RuntimeError):
+class MilvusStoreError(RagError):
     """The Milvus store is unreachable, missing its package, or holds another index's data."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 def require_pymilvus() -> None:
@@ -67,14 +71,28 @@ def filter_expression(filters) -> str:
 class MilvusStore:
     """Vectors and BM25 text in a Milvus collection; see the module docstring."""
 
-    filters_natively = True  # search() takes the SearchFilters, not a list of allowed ids
-    has_text_search = True
+    keeps_records = True  # date, source and text beside each vector: search() applies SearchFilters itself
+    text_search = True  # Milvus BM25
+    shared = True  # a live service: the index flags each batch in SQLite until Milvus has it
+
+    @classmethod
+    def open(cls, directory: Path, dimension: int, settings: StoreSettings, owner: str = "") -> "MilvusStore":
+        return cls(cls.uri_for(directory, settings), dimension, settings, owner)
+
+    @classmethod
+    def describe(cls, directory: Path, settings: StoreSettings) -> dict:
+        return {"backend": "milvus", "uri": cls.uri_for(directory, settings), "collection": settings.milvus.collection}
+
+    @staticmethod
+    def uri_for(directory: Path, settings: StoreSettings) -> str:
+        """The configured server URI or milvus-lite folder, else a milvus-lite folder in the index directory."""
+        return settings.milvus.uri or str(Path(directory) / LITE_FOLDER)
 
     def __init__(self, uri: str, dimension: int, settings: StoreSettings | None = None, owner: str = ""):
         """Open (creating when missing) the configured collection at `uri` for the index `owner`
         (its id, kept as a collection property so two indexes never share one collection)."""
         self.settings = settings or StoreSettings()
-        self.uri, self.collection, self.dimension, self.owner = uri, self.settings.milvus_collection, dimension, owner
+        self.uri, self.collection, self.dimension, self.owner = uri, self.settings.milvus.collection, dimension, owner
         require_pymilvus()
         from pymilvus import MilvusClient
 
@@ -82,7 +100,7 @@ class MilvusStore:
         # tracebacks; the errors that matter reach the user once, as a MilvusStoreError.
         for name in ("pymilvus", "grpc._server", "milvus_lite"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-        token = os.environ.get(self.settings.milvus_token_env, "")
+        token = os.environ.get(self.settings.milvus.token_env, "")
         self.lite_path = None if "://" in uri else os.path.abspath(uri)
         if self.lite_path:
             Path(self.lite_path).parent.mkdir(parents=True, exist_ok=True)
@@ -108,16 +126,18 @@ class MilvusStore:
         except MilvusStoreError:
             raise
         except Exception as exc:  # MilvusException, grpc.RpcError, or OSError for milvus-lite's lock
-            reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            if action == "open" and self.lite_path:
+            reason, kind = getattr(exc, "message", None) or str(exc) or type(exc).__name__, ErrorKind.UNAVAILABLE
+            if action == "open" and self.lite_path:  # the folder's lock: held, like the index's own, by another process
                 reason += (" (milvus-lite lets one process at a time open a folder: is a `rag serve` or `rag ui`"
                            " using it? Ingest through it, or use a Milvus server URI that processes share)")
-            raise MilvusStoreError(f"Milvus {action} failed for collection {self.collection!r} at {self.uri}: {reason}") from exc
+                kind = ErrorKind.CONFLICT
+            raise MilvusStoreError(f"Milvus {action} failed for collection {self.collection!r} at {self.uri}: {reason}",
+                                   kind) from exc
 
     @property
     def kind(self) -> str:
         """`milvus:<index type>`, for stats and the manifest."""
-        return f"milvus:{self.settings.milvus_index.lower()}"
+        return f"milvus:{self.settings.milvus.index.lower()}"
 
     def _create(self) -> None:
         from pymilvus import DataType, Function, FunctionType
@@ -135,9 +155,9 @@ class MilvusStore:
                                      input_field_names=["text"], output_field_names=["sparse"]))
         index_params = self.client.prepare_index_params()
         vector_params = {}
-        if self.settings.milvus_index.upper() == "HNSW":
+        if self.settings.milvus.index.upper() == "HNSW":
             vector_params = {"M": self.settings.hnsw_m, "efConstruction": self.settings.hnsw_ef_construction}
-        index_params.add_index("vector", index_type=self.settings.milvus_index.upper(), metric_type="IP",
+        index_params.add_index("vector", index_type=self.settings.milvus.index.upper(), metric_type="IP",
                                params=vector_params)
         # bm25s' defaults, so both lexical backends score alike.
         index_params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
@@ -154,13 +174,12 @@ class MilvusStore:
         if owner != self.owner:
             raise MilvusStoreError(
                 f"Milvus collection {self.collection!r} at {self.uri} belongs to another index "
-                f"({owner or 'not created by newsrag'}); choose another --milvus-collection"
-            )
+                f"({owner or 'not created by newsrag'}); choose another store.milvus.collection", ErrorKind.CONFLICT)
         fields = {f["name"]: f for f in description["fields"]}
         stored = int(fields.get("vector", {}).get("params", {}).get("dim", self.dimension))
         if stored != self.dimension:
             raise MilvusStoreError(f"Milvus collection {self.collection!r} at {self.uri} holds vectors of dimension "
-                                   f"{stored}, the embedding model gives {self.dimension}")
+                                   f"{stored}, the embedding model gives {self.dimension}", ErrorKind.CONFLICT)
 
     # -- writing ------------------------------------------------------------------------------
     def add(self, ids: np.ndarray, vectors: np.ndarray, records: list[StoreRecord] | None = None) -> None:
@@ -187,7 +206,10 @@ class MilvusStore:
             with self._errors("delete"):
                 self.client.delete(self.collection, ids=ids[start:start + BATCH])
 
-    def save(self, path: Path | None = None) -> None:
+    def persisted(self, directory: Path) -> bool:
+        return True  # every write is
+
+    def save(self, directory: Path | None = None) -> None:
         """Milvus persists each write; flushing seals the growing segment on a server."""
         with self._errors("flush"):
             self.client.flush(self.collection)
@@ -204,10 +226,10 @@ class MilvusStore:
                 server_manager_instance.release_server(self.lite_path)
 
     # -- reading ------------------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int, filters=None) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, filters=None, allowed=None) -> list[tuple[int, float]]:
         """Top-k (id, inner product) among the chunks matching `filters`, best first."""
         search_params = {"metric_type": "IP"}
-        if self.settings.milvus_index.upper() == "HNSW":
+        if self.settings.milvus.index.upper() == "HNSW":
             search_params["params"] = {"ef": max(self.settings.hnsw_ef_search, k)}
         vector = np.asarray(query, dtype=np.float32).reshape(-1).tolist()
         with self._errors("search"):
