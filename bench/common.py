@@ -87,8 +87,9 @@ def rtqa_index(n_questions: int, offset: int = 0):
 
     questions = load_questions(n_questions, offset)
     wanted = {doc_id for q in questions for doc_id in q["retrieved_doc_ids"]}
-    settings = Settings.load(env={})
-    settings.index_dir = ROOT / "bench" / ".cache" / f"rtqa_{offset}_{n_questions}"
+    # The embedding runtime may be chosen (RAG_EMBEDDING_BACKEND...) to compare runtimes; nothing else.
+    settings = Settings.load(env={k: v for k, v in os.environ.items() if k.startswith("RAG_EMBEDDING_")})
+    settings.index_dir = ROOT / "bench" / ".cache" / f"rtqa_{offset}_{n_questions}_{settings.embedding.backend}"
     info_path = settings.index_dir / "bench_build.json"
     if info_path.exists():
         return settings, questions, json.loads(info_path.read_text())

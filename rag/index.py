@@ -315,7 +315,7 @@ class NewsIndex:
         chunking = {"max_tokens": self.chunker.max_tokens, "min_tokens": self.chunker.min_tokens,
                     "embed_title": self.chunker.embed_title}
         self.manifest = new_manifest(self.index_id, self.settings, self.embedder.dimension, self.embedder.max_tokens,
-                                     chunking, self.store_description)
+                                     chunking, self.store_description, self.embedder.runtime)
         self._write_manifest()
 
     def _write_manifest(self) -> None:
@@ -331,6 +331,7 @@ class NewsIndex:
             "index": str(self.directory),
             **self.metadata.stats(),
             "embedding_model": manifest.get("embedding_model", self.settings.embedding.model),
+            "embedding_runtime": manifest.get("embedding_runtime", {"backend": "torch", "quantize": "none"}),
             "dimension": manifest.get("dimension"),
             "vector_index": self.vectors.kind,
             "store": self.store_description,

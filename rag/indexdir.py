@@ -72,12 +72,16 @@ def check_compatible(manifest: dict, settings: Settings, directory: Path) -> Non
 
 
 def new_manifest(index_id: str, settings: Settings, dimension: int, max_seq_length: int, chunking: dict,
-                 store: dict) -> dict:
-    """The manifest of a new index, before its first write."""
+                 store: dict, runtime: dict) -> dict:
+    """The manifest of a new index, before its first write. `runtime` (how the vectors were computed:
+    torch, onnx or openvino, quantisation, precision) is a record, not a condition: every runtime of the
+    same model and dimension is declared compatible, their measured drift is cosine >= 0.993
+    (bench/results/embedding_backends.json)."""
     return {
         "format": FORMAT_VERSION,
         "index_id": index_id,
         "embedding_model": settings.embedding.model,
+        "embedding_runtime": runtime,
         "dimension": dimension,
         "embedding_max_seq_length": max_seq_length,
         "chunking": {**chunking, "tokenizer": "tiktoken cl100k_base"},

@@ -303,6 +303,7 @@ class StatsResponse(BaseModel):
     last_date: str | None
     top_sources: dict[str, int]
     embedding_model: str
+    embedding_runtime: dict[str, str] = Field(description="how the index's vectors were computed: backend, quantize, precision")
     dimension: int | None
     vector_index: str
     store: dict[str, str] = Field(description="where the vectors live: backend faiss (file) or milvus (uri, collection)")

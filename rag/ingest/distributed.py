@@ -165,13 +165,17 @@ def start_ray(address: str | None):
         raise DistributedError('--ray needs Ray Data: pip install -e ".[distributed]"') from exc
     if not ray.is_initialized():
         options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
-        try:
-            if address:
-                ray.init(address=address, **options)
-            else:
-                ray.init(num_cpus=os.cpu_count() or 1, **options)
-        except Exception as exc:  # ConnectionError, RuntimeError, ValueError from a bad address
-            raise DistributedError(f"cannot start or reach Ray at {address or 'a local runtime'}: {exc}") from exc
+        for attempt in (1, 2):  # a local runtime's first start can time out on a busy machine: once more
+            try:
+                if address:
+                    ray.init(address=address, **options)
+                else:
+                    ray.init(num_cpus=os.cpu_count() or 1, **options)
+                break
+            except Exception as exc:  # ConnectionError, RuntimeError, ValueError from a bad address
+                ray.shutdown()
+                if address or attempt == 2:
+                    raise DistributedError(f"cannot start or reach Ray at {address or 'a local runtime'}: {exc}") from exc
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # documents reach the index in input order
     context.enable_progress_bars = False  # the pipeline's own bar counts documents

@@ -1,0 +1,87 @@
+"""Embedding runtimes: the same packaged model on torch, ONNX Runtime (fp32, int8) and OpenVINO, exported
+locally once and cached; their drift from torch; the fallback to torch; what the manifest records."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import SEEDS
+from rag.config import ConfigError, EmbeddingSettings, Settings
+from rag.embedding import Embedder
+
+SENTENCES = [
+    "How many doses of Sputnik V were delivered to Azerbaijan?",
+    "Trade turnover between the two countries grew by 16 percent in 2021.",
+    "The council approved the new budget for the harbour on Tuesday.",
+    "A storm closed the railway line and three schools.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_vectors():
+    return Embedder(EmbeddingSettings(backend="torch", threads=1)).encode(SENTENCES)
+
+
+@pytest.mark.parametrize("backend, quantize, floor", [("openvino", "none", 0.999), ("onnx", "none", 0.9999),
+                                                      ("onnx", "int8", 0.97)])
+def test_exported_runtimes_give_the_vectors_torch_gives(tmp_path, torch_vectors, backend, quantize, floor):
+    pytest.importorskip({"openvino": "openvino", "onnx": "onnxruntime"}[backend])
+    settings = EmbeddingSettings(backend=backend, quantize=quantize, threads=1, cache_dir=str(tmp_path / "cache"))
+    embedder = Embedder(settings)
+    vectors = embedder.encode(SENTENCES)
+    assert embedder.runtime["backend"] == backend  # it loaded, no fallback
+    assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(vectors * torch_vectors, axis=1)) >= floor
+    # the order of texts does not change a text's vector (batches are formed by length)
+    assert np.allclose(embedder.encode(SENTENCES[::-1])[::-1], vectors, atol=1e-4)
+    assert embedder.max_tokens == 256 and embedder.dimension == 384 and not embedder.fits("word " * 400)
+    exported = sorted((tmp_path / "cache" / "embeddings").rglob("*.onnx"))
+    assert [p.name for p in exported] == (["model.int8.onnx", "model.onnx"] if quantize == "int8" else ["model.onnx"])
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # written atomically, nothing left behind
+    made = [p.stat().st_mtime_ns for p in exported]
+    again = Embedder(settings)
+    assert np.allclose(again.encode(SENTENCES), vectors, atol=1e-6)
+    assert [p.stat().st_mtime_ns for p in exported] == made  # reused, not exported again
+
+
+def test_a_runtime_that_cannot_load_falls_back_to_torch_with_a_notice(capsys, tmp_path, torch_vectors):
+    settings = EmbeddingSettings(backend="openvino", threads=1, cache_dir=str(tmp_path / "missing") + "\0")  # no such dir
+    embedder = Embedder(settings)
+    vectors = embedder.encode(SENTENCES)
+    assert "notice: embedding.backend = openvino could not load" in capsys.readouterr().err
+    assert embedder.runtime == {"backend": "torch", "quantize": "none"}
+    assert np.allclose(vectors, torch_vectors, atol=1e-5)
+
+
+def test_bad_runtime_settings_are_named():
+    with pytest.raises(ConfigError, match="embedding.quantize = int8 needs embedding.backend = onnx"):
+        Settings.load(env={"RAG_EMBEDDING_BACKEND": "torch", "RAG_EMBEDDING_QUANTIZE": "int8"})
+    with pytest.raises(ConfigError, match="embedding.backend: unknown embedding backend 'tensorrt'"):
+        Settings.load(env={"RAG_EMBEDDING_BACKEND": "tensorrt"})
+    with pytest.raises(ConfigError, match="embedding.precision must be"):
+        Settings.load(env={"RAG_EMBEDDING_PRECISION": "fp8"})
+
+
+def test_the_manifest_records_the_runtime_and_other_runtimes_search_the_index(tmp_path):
+    from rag.index import NewsIndex
+    from rag.ingest.pipeline import IngestPipeline
+    from rag.retrieve import Retriever
+
+    settings = Settings.load(env={"RAG_EMBEDDING_BACKEND": "torch", "RAG_EMBEDDING_THREADS": "1"})
+    settings.index_dir = tmp_path / "index"
+    with NewsIndex(settings, writable=True, create=True) as index:
+        IngestPipeline(index, progress=False).run([SEEDS])
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert manifest["embedding_runtime"] == {"backend": "torch", "quantize": "none"}
+    for backend in ("openvino", "onnx"):
+        if backend == "onnx" and "onnxruntime" not in sys.modules and not __import__("importlib").util.find_spec("onnxruntime"):
+            continue
+        other = settings.copy()
+        other.embedding.backend = backend
+        with NewsIndex(other) as index:
+            top = Retriever(index).run("How many doses of Sputnik V were delivered?", k=1)[0]
+            assert "220,000" in top.text
+            assert index.stats()["embedding_runtime"]["backend"] == "torch"  # what it was built with
