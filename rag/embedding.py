@@ -119,9 +119,7 @@ class Embedder:
         self.model  # a backend that could not load has fallen back to torch by now
         runtime = {"backend": self.settings.backend, "quantize": self.settings.quantize}
         if self.settings.backend == "openvino":
-            from rag.embedding_onnx import openvino_precision
-
-            runtime["precision"] = openvino_precision(self.settings.precision)
+            runtime["precision"] = self.model.precision
         return runtime
 
     @property

@@ -43,6 +43,7 @@ class ExportedEncoder:
         pooling = _json(folder / "1_Pooling" / "config.json")
         self.pooling = "cls" if pooling.get("pooling_mode_cls_token") else "mean"
         self.run, self.inputs = run, input_names
+        self.precision = "f32"  # what the runtime computes in (load_openvino sets bf16 when it uses it)
         self.dimension = int(pooling.get("word_embedding_dimension") or 0)
         if not self.dimension:
             self.dimension = int(self.encode(["dimension"]).shape[1])
@@ -109,7 +110,9 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
         with lock:  # one request object: callers are serialised by the Embedder's lock anyway
             return np.array(request.infer(feed)[output])
 
-    return ExportedEncoder(model_path, run, {name for port in compiled.inputs for name in port.get_names()})
+    encoder = ExportedEncoder(model_path, run, {name for port in compiled.inputs for name in port.get_names()})
+    encoder.precision = precision  # what it was compiled with, for the index manifest
+    return encoder
 
 
 # Run in a child process: a CPU that advertises instructions it cannot execute (some VMs do, for

@@ -1,8 +1,8 @@
 """Embedding runtimes: the same packaged model on torch, ONNX Runtime (fp32, int8) and OpenVINO, exported
 locally once and cached; their drift from torch; the fallback to torch; what the manifest records."""
 
+import importlib.util
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -77,7 +77,7 @@ def test_the_manifest_records_the_runtime_and_other_runtimes_search_the_index(tm
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
     assert manifest["embedding_runtime"] == {"backend": "torch", "quantize": "none"}
     for backend in ("openvino", "onnx"):
-        if backend == "onnx" and "onnxruntime" not in sys.modules and not __import__("importlib").util.find_spec("onnxruntime"):
+        if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
             continue
         other = settings.copy()
         other.embedding.backend = backend

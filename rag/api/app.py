@@ -41,14 +41,14 @@ def error_response(status: int, kind: str, message: str, headers: dict | None = 
 
 def create_app(service: IndexService, bind_host: str = "") -> FastAPI:
     """The API over a service (which owns the index, the models and the write lock)."""
-    limits = service.settings.server
+    server = service.settings.server
     app = FastAPI(
         title="newsrag API",
         version="1.0",
         description="Answers about a news corpus with verified, quoted citations; search; corpus management.",
         responses=ERRORS,
     )
-    app.state.service, app.state.limits, app.state.metrics = service, Limits(limits), Metrics()
+    app.state.service, app.state.limits, app.state.metrics = service, Limits(server), Metrics()
     for area in (answers, openai, documents, operations):
         app.include_router(area.router, dependencies=[Depends(authorized)])  # every route but /healthz needs the key
     app.include_router(operations.public_router)
@@ -75,8 +75,8 @@ def create_app(service: IndexService, bind_host: str = "") -> FastAPI:
         return error_response(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail))
 
     app.openapi = lambda: app.openapi_schema or finish_schema(app)
-    app.add_middleware(BodyLimit, json_bytes=int(limits.max_body_mb * 1e6), upload_bytes=int(limits.max_upload_mb * 1e6))
-    guard(app, limits, bind_host)  # Host allow-list, no cross-site writes, CORS only as configured
+    app.add_middleware(BodyLimit, json_bytes=int(server.max_body_mb * 1e6), upload_bytes=int(server.max_upload_mb * 1e6))
+    guard(app, server, bind_host)  # Host allow-list, no cross-site writes, CORS only as configured
     app.add_middleware(app.state.metrics.middleware)  # outermost: refusals are counted too
     return app
 
