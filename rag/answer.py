@@ -1,10 +1,12 @@
 """The answer path, top to bottom: question -> retrieve -> rank sentences -> answerable? -> generate -> verify -> cite.
 
-1. A follow-up is made standalone; the passages are retrieved (hybrid search).
+1. A follow-up is made standalone; its time frame is resolved against the day it is asked as of
+   (`rag.timeframe`: nothing dated later, "last week" a window); the passages are retrieved (hybrid search).
 2. The composer ranks the passages' sentences by how likely each holds the answer (`rag.compose`),
    knowing what kind of fact the question wants (`rag.question`).
 3. The gate decides from several signals whether the corpus answers at all (`rag.answerability`);
-   if not, the answer is a refusal that still lists the closest passages.
+   if not, the answer is a refusal that still lists the closest passages. If two articles give
+   different values for what is asked (`rag.conflicts`), the answer says so and quotes both.
 4. The LLM reads the best few sentences and writes one short sentence, streamed after hygiene
    (`rag.hygiene`: no "The answer is:", no layout, no loops).
 5. Each draft sentence is verified (`rag.grounding`): what it adds to the question must be in a source
@@ -13,7 +15,8 @@
 6. If no sentence survives, or none states what the question asks for, the answer is the best
    source sentence itself, quoted and trimmed to the clause that answers. The extractive backend
    always answers this way.
-Citations are decided here, never trusted from the model.
+Citations are decided here, never trusted from the model. Sentences citing articles of different
+dates are ordered by date, each prefixed with it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from __future__ import annotations
 import re
 import time
 from contextlib import closing
+from datetime import date
 from typing import Callable, Iterable, Iterator, Union
 
 from rag.answerability import AnswerabilityGate, Decision
 from rag.compose import AnswerComposer, Candidate
 from rag.config import Settings
+from rag.conflicts import Conflict, find_conflict
 from rag.generate import Generator, load_generator
 from rag.grounding import GroundingChecker, SourceSentence, Verdict, split_sentences
 from rag.hygiene import StreamCleaner, clean_draft
@@ -34,9 +39,11 @@ from rag.prompt import PromptSentence
 from rag.question import Question, QuestionAnalyzer
 from rag.retrieve import Retriever
 from rag.store.bm25 import tokenize
+from rag.timeframe import TimeFrame
 from rag.types import Answer, AnswerSentence, Citation, Hit, SearchFilters
 
 REFUSAL = "The corpus does not answer this question."
+DISAGREE = "The sources disagree:"
 # The model's own ways of saying it does not know; they are not claims to verify.
 NO_ANSWER = re.compile(r"^\s*(i (do not|don't|cannot|can't) (know|say|answer)|i'm not sure|unknown|"
                        r"(the )?(passages?|sentences?|context|text) (do|does) not)", re.IGNORECASE)
@@ -93,13 +100,28 @@ class Answerer:
         k: int | None = None,
         filters: SearchFilters | None = None,
         favour_recent: bool = False,
+        as_of: str | date | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Yield the draft's text pieces as generated (cleaned), then the verified Answer."""
+        """Yield the draft's text pieces as generated (cleaned), then the verified Answer.
+
+        `as_of` (default today) is the day the question is asked on: nothing dated later is used, and
+        "this week" or "in March" are read from it.
+        """
         started = time.perf_counter()
         timings = {"retrieve_ms": 0.0, "generate_ms": 0.0, "verify_ms": 0.0, "total_ms": 0.0, "first_token_ms": None}
         standalone = rewrite_follow_up(question, history or [])
+        frame = self.retriever.frame(standalone, as_of)
+        for answer in self._stream(question, standalone, frame, timings, started, k, filters, favour_recent):
+            if isinstance(answer, Answer):
+                answer.timeframe = frame
+                if answer.refused and frame.expressions:
+                    answer.answer = refusal_in(frame, answer.retrieved, self.index.metadata.newest_date())
+            yield answer
 
-        hits = self.retriever.run(standalone, k=k or self.settings.answer.k, filters=filters, favour_recent=favour_recent)
+    def _stream(self, question: str, standalone: str, frame: TimeFrame, timings: dict, started: float,
+                k: int | None, filters: SearchFilters | None, favour_recent: bool) -> Iterator[AnswerEvent]:
+        hits = self.retriever.ranked(frame.query, k=k or self.settings.answer.k, filters=frame.filters(filters),
+                                     favour_recent=favour_recent or frame.favour_recent)
         evidence = self.checker.evidence(standalone, hits)
         asks = self.analyzer.run(standalone)
         candidates = self.composer.rank(asks, evidence)
@@ -107,6 +129,15 @@ class Answerer:
         timings["retrieve_ms"] = _ms(started)
         if not hits or not decision.answerable:
             yield self._refusal(question, standalone, hits, timings, started, evidence.best_relevance, decision)
+            return
+
+        conflict = find_conflict(candidates, evidence.vectors, hits)
+        if conflict is not None:  # two articles give different values for what is asked: say so, cite both
+            timings["first_token_ms"] = _ms(started)
+            answer = self._disagreement(conflict, asks, question, standalone, hits, timings, started)
+            yield answer.answer
+            answer.relevance, answer.decision = evidence.best_relevance, decision
+            yield answer
             return
 
         chosen = candidates[: self.settings.answer.prompt_sentences]
@@ -215,13 +246,23 @@ class Answerer:
             adds = [s for s in second.answer_spans if getattr(s, "text", "").lower() not in first_facts]
             if adds and second.score >= SECOND_QUOTE_RATIO * first.score:
                 chosen.append(second)
-        quotes = []
-        for candidate in chosen:
-            start, end = self.composer.quote_span(candidate, asks, hits)
-            hit = hits[candidate.source.passage]
-            text = hit.text[start - hit.start:end - hit.start]
-            quotes.append((SourceSentence(candidate.source.passage, start, end, text, year=candidate.source.year), text))
-        return quotes
+        return [self._quote(candidate, asks, hits) for candidate in chosen]
+
+    def _quote(self, candidate: Candidate, asks: Question, hits: list[Hit]) -> tuple[SourceSentence, str]:
+        """The candidate's sentence trimmed to the clause that answers, located in its document."""
+        start, end = self.composer.quote_span(candidate, asks, hits)
+        hit = hits[candidate.source.passage]
+        text = hit.text[start - hit.start:end - hit.start]
+        return SourceSentence(candidate.source.passage, start, end, text, year=candidate.source.year), text
+
+    def _disagreement(self, conflict: Conflict, asks: Question, question: str, standalone: str, hits: list[Hit],
+                      timings: dict, started: float) -> Answer:
+        """Two articles state different values: both quoted and cited, by date, under a note saying so."""
+        quotes = [self._quote(conflict.first, asks, hits), self._quote(conflict.second, asks, hits)]
+        answer = self._quote_answer(question, standalone, quotes, hits, timings, started, "")
+        answer.answer = f"{DISAGREE} {answer.answer}"
+        answer.conflict = conflict.to_json(hits)
+        return answer
 
     def _quote_answer(self, question: str, standalone: str, quotes: list[tuple[SourceSentence, str]], hits: list[Hit],
                       timings: dict, started: float, draft: str, rejected: list[Verdict] | None = None) -> Answer:
@@ -235,20 +276,15 @@ class Answerer:
             sentences.append(AnswerSentence(f"“{text}”", [number], True, 1.0))
         for verdict in rejected or []:
             sentences.append(AnswerSentence(verdict.claim, [], False, verdict.score))
-        flag = self.settings.answer.unsupported == "flag"
-        parts = [f"{s.text} [{s.citations[0]}]" for s in sentences if s.citations]
-        parts += [f"{s.text} [unsupported]" for s in sentences if not s.citations and flag]
         timings["total_ms"] = _ms(started)
-        return Answer(question, " ".join(parts), False, sentences, citations, hits, self.llm_info(), timings,
-                      standalone, draft)
+        return self._assemble(question, standalone, draft, sentences, citations, hits, timings)
 
     def _cite(self, question: str, standalone: str, draft: str, verdicts: list[Verdict], hits: list[Hit],
               timings: dict, started: float) -> Answer:
         """Number the supporting quotes and assemble the answer text with `[n]` markers."""
         citations: list[Citation] = []
         numbers: dict[tuple[str, int, int], int] = {}
-        sentences, parts = [], []
-        flag = self.settings.answer.unsupported == "flag"
+        sentences = []
         for verdict in verdicts:
             cited: list[int] = []
             if verdict.supported and verdict.source is not None:
@@ -263,11 +299,34 @@ class Answerer:
                             score=verdict.score,
                         ))
                     cited.append(numbers[key])
-                parts.append(f"{verdict.claim} " + "".join(f"[{n}]" for n in cited))
-            elif flag:
-                parts.append(f"{verdict.claim} [unsupported]")
             sentences.append(AnswerSentence(verdict.claim, cited, verdict.supported, verdict.score))
         timings["total_ms"] = _ms(started)
+        return self._assemble(question, standalone, draft, sentences, citations, hits, timings)
+
+    def _assemble(self, question: str, standalone: str, draft: str, sentences: list[AnswerSentence],
+                  citations: list[Citation], hits: list[Hit], timings: dict) -> Answer:
+        """The answer text with `[n]` markers. Where the cited articles differ in date, the cited
+        sentences are ordered by date and begin with it, and citations are numbered in that order."""
+        dates = {c.n: c.date for c in citations}
+        dated = [s for s in sentences if s.citations]
+        if len({dates[s.citations[0]] for s in dated}) > 1:
+            dated.sort(key=lambda s: min((dates[n] or "9999") for n in s.citations))
+            renumber = {}
+            for sentence in dated:
+                for n in sentence.citations:
+                    renumber.setdefault(n, len(renumber) + 1)
+            for sentence in dated:
+                sentence.citations = [renumber[n] for n in sentence.citations]
+            for citation in citations:
+                citation.n = renumber[citation.n]
+            citations.sort(key=lambda c: c.n)
+            dates = {c.n: c.date for c in citations}
+            sentences = dated + [s for s in sentences if not s.citations]
+            for sentence in dated:
+                sentence.date = dates[sentence.citations[0]] or "undated"
+        flag = self.settings.answer.unsupported == "flag"
+        parts = [(f"{s.date}: " if s.date else "") + f"{s.text} " + "".join(f"[{n}]" for n in s.citations)
+                 if s.citations else f"{s.text} [unsupported]" for s in sentences if s.citations or flag]
         return Answer(question, " ".join(parts), False, sentences, citations, hits, self.llm_info(), timings,
                       standalone, draft)
 
@@ -281,6 +340,17 @@ class Answerer:
     def llm_info(self) -> dict:
         """Which generator answers: {"backend", "model"} (the `llm` field of an answer)."""
         return {"backend": self.generator.backend, "model": self.generator.model}
+
+
+def refusal_in(frame: TimeFrame, hits: list[Hit], newest: str | None = None) -> str:
+    """The refusal for a question that named a time: which dates were searched, and, when the corpus
+    ends before them, how to ask as of its last day instead."""
+    window = "; ".join(f"{e.since} to {e.until} ('{e.text}', as of {frame.as_of})" for e in frame.expressions)
+    text = (f"The corpus has no articles dated {window}." if not hits
+            else f"{REFUSAL[:-1]} in the articles dated {window}.")
+    if newest and frame.since and newest < frame.since:
+        text += f" Its newest article is dated {newest}: ask as of that day (--as-of / as_of) to read the dates from it."
+    return text
 
 
 def rewrite_follow_up(question: str, history: list[dict]) -> str:

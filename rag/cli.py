@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, search, ask, delete, stats, ui, serve and eval over an index directory.
+"""The `rag` command: ingest, search, ask, timeline, watch, delete, stats, ui, serve and eval over an index directory.
 
 A thin front end: every command builds Settings, opens the index and calls `rag/`. An error the user
 can act on (a `rag.errors.RagError`) is one line on stderr and the exit code of its kind: 2 for a bad
@@ -9,6 +9,7 @@ a busy one; 1 means some files failed to ingest (the rest went in).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import sqlite3
@@ -91,13 +92,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--compare", metavar="RUN_DIR", help="print and report the deltas against an earlier run")
     evaluate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
 
+    watch = commands.add_parser("watch", parents=[common], help="keep the index current from feeds and folders")
+    watch.add_argument("sources", nargs="*", metavar="SOURCE",
+                       help="RSS/Atom/JSON Feed URLs or folders to add (kept in the index); none: the ones kept")
+    watch.add_argument("--once", action="store_true", help="poll each source one time and exit (for cron and tests)")
+    watch.add_argument("--interval", type=float, metavar="SECONDS", help="poll interval of sources added now "
+                       "(default watch.interval_seconds)")
+    watch.add_argument("--list", action="store_true", help="list the watched sources and their last poll, then exit")
+    watch.add_argument("--remove", action="append", default=[], metavar="ID_OR_URL",
+                       help="stop watching a source (repeatable); what it brought in stays")
+    watch.add_argument("--json", action="store_true", help="print results as JSON")
+
+    timeline = commands.add_parser("timeline", parents=[common], help="the articles about a story, by date")
+    timeline.add_argument("query", metavar="QUERY")
+    timeline.add_argument("--k", type=int, default=None, help="passages to consider (default 40)")
+    add_filter_arguments(timeline)
+    timeline.add_argument("--json", action="store_true", help="print one JSON object")
+
     stats = commands.add_parser("stats", parents=[common], help="what the index holds")
     stats.add_argument("--json", action="store_true")
     return parser
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
-    """--since/--until/--source/--recent, shared by the commands that retrieve."""
+    """--as-of/--since/--until/--source/--recent, shared by the commands that retrieve."""
+    parser.add_argument("--as-of", metavar="DATE", dest="as_of",
+                        help="ask as on DATE (default today): nothing dated later is used, and 'last week' "
+                             "or 'in March' are read from it")
     parser.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE")
     parser.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE")
     parser.add_argument("--source", metavar="NAME", help="only articles from this source")
@@ -179,7 +200,7 @@ def cmd_search(args, settings: Settings) -> int:
         retriever = Retriever(index)
         if args.query is None:
             return _search_prompt(retriever, args, filters)
-        hits = retriever.run(args.query, k=args.k, filters=filters, favour_recent=args.recent)
+        hits = retriever.run(args.query, k=args.k, filters=filters, favour_recent=args.recent, as_of=args.as_of)
     if args.json:
         print(json.dumps({"query": args.query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
     else:
@@ -195,7 +216,7 @@ def _search_prompt(retriever: Retriever, args, filters: SearchFilters) -> int:
     retriever.index.embedder.model  # load before the first question, not during it
     for query in prompt_lines("search> "):
         try:
-            print(format_hits(retriever.run(query, k=args.k, filters=filters, favour_recent=args.recent)))
+            print(format_hits(retriever.run(query, k=args.k, filters=filters, favour_recent=args.recent, as_of=args.as_of)))
         except RagError as exc:
             print(f"error: {exc}")
     return 0
@@ -247,7 +268,8 @@ def _answer(answerer, question: str, history: list[dict], args, filters: SearchF
     """Run the answer path; the unverified draft streams to stderr, the verified answer is returned."""
     from rag.answer import collect
 
-    events = answerer.stream(question, history=history, k=args.k, filters=filters, favour_recent=args.recent)
+    events = answerer.stream(question, history=history, k=args.k, filters=filters, favour_recent=args.recent,
+                             as_of=args.as_of)
     answer = collect(events, (lambda piece: print(piece, end="", file=sys.stderr, flush=True)) if stream else None)
     if stream and answer.draft:
         print("\n", file=sys.stderr)
@@ -274,6 +296,8 @@ def _chat(answerer, args, filters: SearchFilters) -> int:
 def format_answer(answer: Answer) -> str:
     """The answer with [n] markers, then each source and its quote (or the closest passages)."""
     lines = [answer.answer, ""]
+    if answer.timeframe and (answer.timeframe.expressions or answer.timeframe.favour_recent):
+        lines.insert(1, f"(dates: {answer.timeframe.describe()})")
     if answer.refused:
         if answer.retrieved:
             lines.append("Closest passages:")
@@ -321,6 +345,8 @@ def cmd_serve(args, settings: Settings) -> int:
     service = IndexService(settings)
     service.generator()  # load the model before accepting requests
     service.checker.tagger.warm()  # and the NER model the answer path uses
+    if settings.watch.enabled:
+        service.watcher.start()  # poll the index's watched feeds and folders in the background
     print(f"API on http://{args.host}:{args.port}  (docs at /docs, index {settings.index_dir}/, "
           f"{service.documents.counts()['documents']} documents, "
           f"auth {'on' if settings.server.api_key else 'off'})", flush=True)
@@ -388,8 +414,65 @@ def cmd_stats(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_watch(args, settings: Settings) -> int:
+    import time
+
+    from rag.watch import SourceList
+
+    if args.list or args.remove:
+        sources = SourceList(settings.index_dir)
+        for key in args.remove:
+            removed = sources.remove(key)
+            print(f"stopped watching {removed.url} ({removed.id}); its documents stay in the index")
+        if args.list:
+            rows = [s.public() for s in sources.all()]
+            if args.json:
+                print(json.dumps({"sources": rows}, ensure_ascii=False))
+            for row in [] if args.json else rows:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["last_poll"])) if row["last_poll"] else "never"
+                print(f"{row['id']}  {row['url']}\n    every {row['interval_seconds']:g} s; last poll {when} "
+                      f"({row['last_status'] or '-'}); {row['items_added']} added, {row['items_replaced']} replaced"
+                      + (f"; last error: {row['last_error']}" if row["last_error"] else ""))
+            if not rows and not args.json:
+                print("no watched sources (add one: rag watch URL_OR_FOLDER)")
+        return 0
+
+    from rag.service import IndexService
+    from rag.watch import Watcher
+
+    watcher = Watcher(IndexService(settings))
+    for url in args.sources:
+        source = watcher.add(url, args.interval)
+        print(f"watching {source.url} ({source.id}) every {source.interval_seconds:g} s", file=sys.stderr)
+    if not watcher.sources.all():
+        raise QueryError("nothing to watch: give a feed URL or folder (or set watch.sources)")
+    if args.once:
+        results = watcher.poll_all()
+        if args.json:
+            print(json.dumps({"results": [dataclasses.asdict(r) for r in results]}, ensure_ascii=False))
+        else:
+            print("\n".join(r.line() for r in results))
+        return 1 if any(r.status == "error" for r in results) else 0
+    print(f"watching {len(watcher.sources.all())} source(s) into {settings.index_dir}/; Ctrl-C stops", file=sys.stderr)
+    try:
+        watcher.run_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_timeline(args, settings: Settings) -> int:
+    from rag.timeline import TimelineBuilder
+
+    filters = SearchFilters(args.since, args.until, args.source)
+    with NewsIndex(settings) as index:
+        timeline = TimelineBuilder(index).run(args.query, k=args.k, filters=filters, as_of=args.as_of)
+    print(json.dumps(timeline.to_json(), ensure_ascii=False) if args.json else timeline.format())
+    return 0
+
+
 COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ask": cmd_ask, "delete": cmd_delete, "stats": cmd_stats, "ui": cmd_ui,
-            "serve": cmd_serve, "eval": cmd_eval}
+            "serve": cmd_serve, "eval": cmd_eval, "watch": cmd_watch, "timeline": cmd_timeline}
 
 if __name__ == "__main__":
     sys.exit(main())

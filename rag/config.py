@@ -139,6 +139,9 @@ class RetrievalSettings:
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     recency_half_life_days: float = 30.0  # used when search is asked to favour recent articles
+    # Read a question's dates (rag.timeframe): nothing dated after its as_of day, "last week" a
+    # publication window, "latest" favours recent articles. Off: dates are plain words.
+    timeframe: bool = True
 
 
 @dataclass
@@ -250,6 +253,32 @@ class ServerSettings:
 
 
 @dataclass
+class WatchSettings:
+    """Feeds and folders that keep the corpus current (`rag watch`, and inside `rag serve` / `rag ui`).
+
+    Sources are kept in the index folder (feeds.json) with their polling state; `sources` adds more
+    from the config. Every fetch is bounded in time and size and identifies itself.
+    """
+
+    enabled: bool = True  # `rag serve` / `rag ui` poll the index's sources in a background thread
+    sources: str = ""  # feed URLs or folders to watch, comma-separated (added to the index's list)
+    interval_seconds: float = 900.0  # how often a source is polled, unless it was added with its own
+    timeout_seconds: float = 20.0  # one fetch, connection to last byte
+    max_feed_mb: float = 10.0  # a feed document, after decompression
+    max_article_mb: float = 5.0  # an article page fetched for an item that has only a summary
+    max_backoff_seconds: float = 6 * 3600.0  # the longest wait after repeated errors
+    user_agent: str = "newsrag-watch/0.1 (+https://github.com/newsrag; feed reader)"
+    # An item whose text is shorter than this is a summary: its article page is fetched and extracted.
+    summary_chars: int = 1000
+    fetch_articles: bool = True
+    max_articles_per_poll: int = 50  # article pages fetched in one poll of one feed (the rest next time)
+    # Feeds added through the API or the UI may point at private or loopback addresses (the server's own
+    # network). Off by default: a client must not make the server fetch internal URLs. Folders and
+    # feeds given on the command line or in `sources` are the operator's and always allowed.
+    allow_private_feeds: bool = False
+
+
+@dataclass
 class Settings:
     """Everything configurable, grouped by pipeline stage."""
 
@@ -263,6 +292,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     def copy(self) -> "Settings":
         """An independent copy (runs that change index_dir must not change the caller's settings)."""
@@ -343,6 +373,9 @@ class Settings:
              f"llm.llamacpp.bundled_format must be one of {', '.join(BUNDLED_FORMATS)}"),
             (self.llm.tokenizer_ratio >= 1.0, "llm.tokenizer_ratio must be >= 1"),
             (self.answer.unsupported in ("remove", "flag"), "answer.unsupported must be remove or flag"),
+            (self.watch.interval_seconds >= 1 and self.watch.timeout_seconds > 0 and self.watch.max_backoff_seconds >= 1,
+             "watch.interval_seconds and watch.max_backoff_seconds must be >= 1, watch.timeout_seconds > 0"),
+            (self.watch.max_feed_mb > 0 and self.watch.max_article_mb > 0, "watch.max_feed_mb and max_article_mb must be > 0"),
             (_is_json_object(self.llm.openai.extra_body), "llm.openai.extra_body must be a JSON object"),
             (self.answer.k > 0, "answer.k must be > 0"),
             (self.answer.prompt_sentences > 0, "answer.prompt_sentences must be > 0"),

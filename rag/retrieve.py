@@ -14,6 +14,7 @@ import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.index import NewsIndex
+from rag.timeframe import TimeFrame, resolve, untimed
 from rag.types import Hit, QueryError, SearchFilters
 
 
@@ -26,10 +27,16 @@ def candidates(index: NewsIndex, vector: np.ndarray, query: str, k: int,
     matching chunk ids, read from SQLite once for both.
     """
     filters = filters if filters is not None and filters.active else None
+    if filters is not None and filters.matches_nothing:
+        return [], []
+    if filters is not None and filters.undated and filters.until and not (filters.since or filters.source):
+        newest = index.metadata.newest_date()
+        if newest is None or newest <= filters.until:
+            filters = None  # an as_of bound that excludes nothing: search unfiltered (faster)
     store, lexical_in_store = index.vectors, index.lexical_in_store
     allowed = None
     if filters is not None and not (store.keeps_records and lexical_in_store):
-        allowed = index.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source)
+        allowed = index.metadata.filtered_chunk_ids(filters.since, filters.until, filters.source, filters.undated)
         if len(allowed) == 0:
             return [], []
     dense = store.search(vector, k, filters, None if store.keeps_records else allowed)
@@ -50,8 +57,19 @@ class Retriever:
         k: int | None = None,
         filters: SearchFilters | None = None,
         favour_recent: bool = False,
+        as_of: str | date | None = None,
     ) -> list[Hit]:
-        """The top-k hits for `query`, best first."""
+        """The top-k hits for `query` asked on `as_of` (default today; see rag.timeframe), best first."""
+        frame = self.frame(query, as_of)
+        return self.ranked(frame.query, k, frame.filters(filters), favour_recent or frame.favour_recent)
+
+    def frame(self, query: str, as_of: str | date | None = None) -> TimeFrame:
+        """The dates `query` is asked under, or none when retrieval.timeframe is off."""
+        return resolve(query, as_of) if self.settings.timeframe else untimed(query)
+
+    def ranked(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
+               favour_recent: bool = False) -> list[Hit]:
+        """The top-k hits for `query` under exactly these filters, best first."""
         query = query.strip()
         if not query:
             raise QueryError("the query is empty")

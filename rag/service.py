@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -143,6 +144,7 @@ class IndexService:
         self._write_lock = threading.Lock()
         self._generators_lock = threading.Lock()
         self._generators: dict[str, Generator] = {}
+        self._watcher = None
         self.checker = GroundingChecker.from_settings(self.embedder, settings)
         if not (Path(settings.index_dir) / MANIFEST).is_file():
             with self._writer() as index:  # an empty index, so the UI/API can start before any ingest
@@ -171,9 +173,27 @@ class IndexService:
         return self._snapshot
 
     def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
-               favour_recent: bool = False) -> list[Hit]:
-        """Hybrid search on the current snapshot."""
-        return Retriever(self.index, self.settings.retrieval).run(query, k=k, filters=filters, favour_recent=favour_recent)
+               favour_recent: bool = False, as_of: str | date | None = None) -> list[Hit]:
+        """Hybrid search on the current snapshot, asked as of `as_of` (default today)."""
+        return Retriever(self.index, self.settings.retrieval).run(query, k=k, filters=filters, favour_recent=favour_recent,
+                                                                  as_of=as_of)
+
+    def timeline(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
+                 as_of: str | date | None = None):
+        """The articles about `query` by date (rag.timeline), on the current snapshot."""
+        from rag.timeline import TimelineBuilder
+
+        return TimelineBuilder(self.index, self.checker).run(query, k=k, filters=filters, as_of=as_of)
+
+    @property
+    def watcher(self):
+        """The watched feeds and folders of this index (rag.watch), created on first use."""
+        with self._generators_lock:
+            if self._watcher is None:
+                from rag.watch import Watcher
+
+                self._watcher = Watcher(self)
+            return self._watcher
 
     def answerer(self, backend: str | None = None) -> Answerer:
         """An Answerer over the current snapshot, with a shared (loaded once) generator."""

@@ -129,6 +129,7 @@ class AnswerSentence:
     citations: list[int]
     supported: bool
     score: float
+    date: str | None = None  # set when an answer cites articles of different dates: this sentence's
 
 
 @dataclass
@@ -147,6 +148,8 @@ class Answer:
     draft: str = ""  # what the generator produced, before verification
     relevance: float = 0.0  # how close the closest passage sentence came to the question
     decision: Any = None  # the answerability gate's Decision (probability and signals), for evaluation
+    timeframe: Any = None  # rag.timeframe.TimeFrame: the as_of day and the window the question named
+    conflict: dict | None = None  # rag.conflicts: the values two cited articles disagree on
 
     def to_json(self) -> dict:
         """Exactly the contract fields."""
@@ -159,6 +162,9 @@ class Answer:
             "retrieved": [h.to_json() for h in self.retrieved],
             "llm": self.llm,
             "timings": self.timings,
+            "as_of": self.timeframe.as_of if self.timeframe else None,
+            "timeframe": self.timeframe.to_json() if self.timeframe else None,
+            "conflict": self.conflict,
         }
 
 
@@ -173,6 +179,10 @@ class SearchFilters:
     since: str | None = None  # inclusive ISO date
     until: str | None = None  # inclusive ISO date
     source: str | None = None
+    # Whether undated documents also pass the date range (true for the as_of bound and a question's
+    # own window; an explicit --since/--until asks for dated articles).
+    undated: bool = False
+    matches_nothing: bool = False  # a range that cannot match (since after the as_of day)
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):
@@ -190,4 +200,4 @@ class SearchFilters:
     @property
     def active(self) -> bool:
         """Whether any filter is set."""
-        return bool(self.since or self.until or self.source)
+        return bool(self.since or self.until or self.source or self.matches_nothing)

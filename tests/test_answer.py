@@ -189,9 +189,10 @@ def test_cli_ask_json_contract(tmp_path):
     result = run_cli("ask", SPUTNIK, "--index", str(index_dir), "--json", env={"RAG_LLM_THREADS": "1"}, process=True)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert list(payload) == ["question", "answer", "refused", "sentences", "citations", "retrieved", "llm", "timings"]
+    assert list(payload) == ["question", "answer", "refused", "sentences", "citations", "retrieved", "llm", "timings",
+                             "as_of", "timeframe", "conflict"]
     assert set(payload["timings"]) == {"retrieve_ms", "generate_ms", "verify_ms", "total_ms", "first_token_ms"}
-    assert all(set(s) == {"text", "citations", "supported", "score"} for s in payload["sentences"])
+    assert all(set(s) == {"text", "citations", "supported", "score", "date"} for s in payload["sentences"])
     assert all(list(c) == ["n", "doc_id", "chunk_id", "title", "date", "source", "url", "quote", "start", "end", "score"]
                for c in payload["citations"])
     assert payload["llm"]["backend"] == "llamacpp" and not payload["refused"]

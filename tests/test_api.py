@@ -30,7 +30,8 @@ def api_server(tmp_path_factory, embedder):
     index_dir = seed_index(folder / "index", embedder)
     env = {"RAG_API_KEY": API_KEY, "RAG_LLM_THREADS": "1", "RAG_SERVER_MAX_BODY_MB": "1",
            "RAG_SERVER_MAX_UPLOAD_MB": "2", "RAG_SERVER_MAX_QUESTION_CHARS": "500",
-           "RAG_SERVER_MAX_HISTORY_MESSAGES": "6", "RAG_SERVER_MAX_K": "20"}
+           "RAG_SERVER_MAX_HISTORY_MESSAGES": "6", "RAG_SERVER_MAX_K": "20",
+           "RAG_WATCH_ALLOW_PRIVATE_FEEDS": "true"}  # the test feeds are on 127.0.0.1
     with serving("serve", index_dir, folder, "/healthz", env) as base:
         yield base, index_dir
 
@@ -105,7 +106,8 @@ def test_ask_answers_with_quotes_that_match_their_documents(client):
     response = client.post("/v1/ask", json={"question": SPUTNIK})
     answer = response.json()
     assert response.status_code == 200 and not answer["refused"] and "220,000" in answer["answer"]
-    assert set(answer) == {"question", "answer", "refused", "sentences", "citations", "retrieved", "llm", "timings"}
+    assert set(answer) == {"question", "answer", "refused", "sentences", "citations", "retrieved", "llm", "timings",
+                           "as_of", "timeframe", "conflict"}
     assert answer["llm"]["backend"] == "llamacpp"
     for citation in answer["citations"]:
         text = client.get(f"/v1/documents/{citation['doc_id']}").json()["text"]
@@ -292,6 +294,80 @@ def test_a_running_server_picks_up_another_process_ingesting_its_index(api_serve
         time.sleep(1)
     else:
         pytest.fail("the server never saw the article another process ingested")
+
+
+# -- dates, timelines, feeds --------------------------------------------------------------------
+def test_as_of_bounds_answers_and_names_the_window(client, api):
+    def ask(question, as_of):
+        response = client.post("/v1/ask", json={"question": question, "llm": "extractive", "as_of": as_of})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    before = ask(SPUTNIK, "2021-06-01")  # the seed article is dated 2022-02-23: not known yet
+    assert before["refused"] and before["as_of"] == "2021-06-01" and before["timeframe"]["until"] is None
+    after = ask(SPUTNIK, "2022-03-01")
+    assert not after["refused"] and "220,000" in after["answer"] and after["citations"][0]["date"] == "2022-02-23"
+    this_week = ask("How many doses of Sputnik V were delivered this week?", "2022-02-25")
+    assert not this_week["refused"] and this_week["timeframe"]["expressions"][0]["text"] == "this week"
+    too_late = ask("How many doses of Sputnik V were delivered this week?", "2022-04-01")
+    assert too_late["refused"] and "no articles dated 2022-03-25 to 2022-04-01" in too_late["answer"]
+    assert error_of(client.post("/v1/ask", json={"question": SPUTNIK, "as_of": "soon"}))["type"] == "invalid_request"
+    # The OpenAI-compatible route takes as_of as an extension field.
+    completion = client.post("/v1/chat/completions", json={"model": "newsrag-extractive", "as_of": "2021-06-01",
+                                                           "messages": [{"role": "user", "content": SPUTNIK}]})
+    assert completion.status_code == 200 and completion.json()["refused"] is True
+    hits = client.post("/v1/search", json={"query": "Sputnik V", "as_of": "2021-06-01"}).json()["hits"]
+    assert all(hit["date"] is None or hit["date"] <= "2021-06-01" for hit in hits)  # undated documents may stay
+    assert "2022-02-23" in {hit["date"] for hit in client.post("/v1/search", json={"query": "Sputnik V"}).json()["hits"]}
+
+
+def test_timeline_lists_the_story_by_date(client):
+    response = client.post("/v1/timeline", json={"query": "Sputnik V vaccine deliveries to Azerbaijan"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    entry = next(e for e in body["entries"] if "Sputnik" in e["sentence"])
+    assert entry["date"] == "2022-02-23" and {"date": "2022-02-23", "articles": 1} in body["per_day"]
+    assert [e["date"] for e in body["entries"]] == sorted(e["date"] for e in body["entries"])
+    document = client.get(f"/v1/documents/{entry['doc_id']}").json()
+    assert document["text"][entry["start"]:entry["end"]] == entry["sentence"]
+    assert client.post("/v1/timeline", json={"query": "Sputnik", "as_of": "2021-01-01"}).json()["entries"] == []
+    assert client.post("/v1/timeline", json={"query": " "}).status_code == 422
+
+
+def test_feeds_are_added_polled_in_the_background_listed_and_removed(client):
+    from feedserver import FeedServer, Route, rss
+
+    text = ("The harbour ferry service resumed on Sunday after a three-week pause for repairs, carrying 1,850 "
+            "passengers on its first day back. The operator said a second boat would join in June.")
+    with FeedServer() as server:
+        server.routes["/ferry.rss"] = Route(rss([{"guid": "urn:api:ferry", "title": "Ferry resumes",
+                                                   "date": "Sun, 12 May 2024 07:00:00 GMT", "content": f"<p>{text}</p>"}]),
+                                            etag='"f1"')
+        created = client.post("/v1/feeds", json={"url": server.url("/ferry.rss"), "interval_seconds": 3600})
+        assert created.status_code == 201, created.text
+        feed = created.json()
+        assert feed["kind"] == "feed" and feed["url"] == server.url("/ferry.rss")
+        # The server's watcher polls a new feed at once, in the background.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            listed = {f["id"]: f for f in client.get("/v1/feeds").json()["feeds"]}
+            if listed[feed["id"]]["items_added"] == 1:
+                break
+            time.sleep(0.5)
+        assert listed[feed["id"]]["items_added"] == 1 and listed[feed["id"]]["last_status"] == "updated"
+        assert client.get("/v1/documents/urn:api:ferry").json()["date"] == "2024-05-12"
+        # Polling now: the server answers 304 to the conditional GET.
+        polled = client.post(f"/v1/feeds/{feed['id']}/poll")
+        assert polled.status_code == 200 and polled.json()["status"] == "not modified"
+        assert server.requests[-1][1].get("if-none-match") == '"f1"'
+        removed = client.delete(f"/v1/feeds/{feed['id']}")
+        assert removed.status_code == 200 and feed["id"] not in {f["id"] for f in client.get("/v1/feeds").json()["feeds"]}
+        assert client.get("/v1/documents/urn:api:ferry").status_code == 200  # what it brought in stays
+    assert error_of(client.post(f"/v1/feeds/{feed['id']}/poll"))["type"] == "not_found"
+    for bad in ("file:///etc/passwd", "/etc", "javascript:alert(1)"):
+        response = client.post("/v1/feeds", json={"url": bad})
+        assert response.status_code == 422 and "only http(s) feed URLs" in error_of(response)["message"]
+    assert client.delete("/v1/documents/urn:api:ferry").status_code == 200
 
 
 # -- the schema is the contract -----------------------------------------------------------------

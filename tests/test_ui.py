@@ -35,7 +35,8 @@ def skip_or_fail(reason: str):
 def ui_url(tmp_path_factory, embedder):
     """`rag ui` serving an index of seeds/ on a free loopback port."""
     folder = tmp_path_factory.mktemp("ui")
-    with serving("ui", seed_index(folder / "index", embedder), folder, env={"RAG_LLM_THREADS": "1"}) as base:
+    env = {"RAG_LLM_THREADS": "1", "RAG_WATCH_ALLOW_PRIVATE_FEEDS": "true"}  # the test feeds are on 127.0.0.1
+    with serving("ui", seed_index(folder / "index", embedder), folder, env=env) as base:
         yield base + "/"
 
 
@@ -79,7 +80,7 @@ def ask(page, question: str) -> tuple[str, str]:
         """([n]) => { const b = document.querySelectorAll('#chat .bot');
                       if (b.length <= n) return false;
                       const text = b[b.length - 1].innerText;
-                      return !text.includes('checking sources') && /\\[\\d+\\]|corpus does not answer|⚠️/.test(text); }""",
+                      return !text.includes('checking sources') && /\\[\\d+\\]|corpus does not answer|corpus has no articles|⚠️/.test(text); }""",
         arg=[before], timeout=ANSWER_TIMEOUT_MS,
     )
     return bubbles.last.inner_text(), page.inner_text("#sources")
@@ -177,6 +178,59 @@ def test_uploaded_article_is_answered_from_then_deleted(page, tmp_path):
     assert "48,500" not in answer and "48,500" not in sources
 
 
+def test_a_feed_is_watched_from_the_corpus_tab_and_answered_from(page):
+    from feedserver import FeedServer, Route, rss
+
+    text = ("The city observatory opened a new planetarium dome on Saturday with 320 seats, the largest in the "
+            "region. Tickets for the first month sold out within two days, the director said.")
+    with FeedServer() as server:
+        server.routes["/sky.rss"] = Route(rss([{"guid": "urn:ui:planetarium", "title": "Planetarium dome opens",
+                                                 "date": "Sat, 11 May 2024 10:00:00 GMT", "content": f"<p>{text}</p>"}]))
+        page.get_by_role("tab", name="Corpus").click()
+        page.fill("#feed-url textarea, #feed-url input", server.url("/sky.rss"))
+        page.click("#feed-add")
+        page.wait_for_function("() => document.querySelector('#feed-result').innerText.includes('1 added')",
+                               timeout=60_000)
+        assert server.url("/sky.rss") in page.inner_text("#feeds")
+        assert "Planetarium dome opens" in page.inner_text("#documents")
+
+        page.get_by_role("tab", name="Chat").click()
+        answer, sources = ask(page, "How many seats does the new planetarium dome have?")
+        assert "320" in answer and "2024-05-11" in sources
+
+        page.get_by_role("tab", name="Corpus").click()
+        page.click("#feed-remove")
+        page.wait_for_function("() => document.querySelector('#feed-result').innerText.includes('Stopped watching')",
+                               timeout=30_000)
+        assert server.url("/sky.rss") not in page.inner_text("#feeds")
+        page.fill("#feed-url textarea, #feed-url input", "file:///etc/passwd")
+        page.click("#feed-add")
+        page.wait_for_function("() => document.querySelector('#feed-result').innerText.includes('only http(s)')",
+                               timeout=30_000)
+
+
+def test_timeline_tab_and_the_as_of_date_control(page):
+    page.get_by_role("tab", name="Timeline").click()
+    page.fill("#timeline-query textarea, #timeline-query input", "Sputnik V vaccine deliveries")
+    page.click("#timeline-go")
+    page.wait_for_function("() => document.querySelector('#timeline').innerText.includes('2022-02-23')",
+                           timeout=60_000)
+    assert "AZERTAC" in page.inner_text("#timeline") and "Sputnik" in page.inner_text("#timeline")
+    page.wait_for_selector("#timeline-plot canvas, #timeline-plot svg", timeout=30_000)  # the per-day plot drew
+
+    # As of a day before the article existed, the same question is not answered from it.
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_text("Options").click()
+    page.fill("#as-of input", "2021-06-01")
+    page.press("#as-of input", "Enter")
+    answer, _ = ask(page, "How many doses of Sputnik V were delivered?")
+    assert "220,000" not in answer and "corpus does not answer" in answer.lower()
+    page.fill("#as-of input", "")
+    page.press("#as-of input", "Enter")
+    answer, _ = ask(page, "How many doses of Sputnik V were delivered this week?")
+    assert "no articles dated" in answer  # as of today, the 2022 article is not this week's news
+
+
 def test_html_and_script_payloads_in_articles_never_execute(page, tmp_path):
     payload = {
         "title": "<img src=x onerror=\"window.__pwned='title'\">Harbour of Port Elsewhere report",
@@ -195,7 +249,7 @@ def test_html_and_script_payloads_in_articles_never_execute(page, tmp_path):
     assert "<img src=x" in page.inner_text("#documents")  # the title is shown as text
 
     page.get_by_role("tab", name="Chat").click()
-    answer, sources = ask(page, "How many containers did the harbour of Port Elsewhere handle in March?")
+    answer, sources = ask(page, "How many containers did the harbour of Port Elsewhere handle?")
     assert "7,700" in sources
     assert "<script>" in sources or "<script>" in answer  # shown as text, not run
     page.locator("#sources").hover()

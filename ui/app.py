@@ -1,4 +1,5 @@
-"""The Gradio chat UI: answers stream in with their cited quotes; a corpus tab uploads, lists and deletes.
+"""The Gradio chat UI: answers stream in with their cited quotes; a corpus tab uploads, lists and deletes
+documents and manages watched feeds; a timeline tab shows a story's articles by date.
 
 The UI is thin: every action goes through `rag.service.IndexService` (the same answer path, ingestion
 and deletion as the CLI and the API) and `ui.render` (escaped text only). Chat and corpus events run
@@ -29,10 +30,12 @@ from ui.render import (  # noqa: E402
     draft_markdown,
     markdown_text,
     sources_html,
+    timeline_html,
 )
 
 DOCUMENT_COLUMNS = ["doc_id", "title", "date", "source", "chunks"]
 UPLOAD_COLUMNS = ["file", "result", "added", "unchanged", "replaced", "chunks", "problems"]
+FEED_COLUMNS = ["id", "url", "every (s)", "last poll", "status", "last error", "added", "replaced"]
 PAGE_SIZE = 200
 
 
@@ -42,7 +45,8 @@ def build_app(service: IndexService) -> gr.Blocks:
     flag_unsupported = settings.answer.unsupported == "flag"
     limits = Limits(settings.server)
 
-    def respond(message: str, chat: list, history: list, since: str, until: str, source: str, k: float, backend: str):
+    def respond(message: str, chat: list, history: list, as_of, since: str, until: str, source: str, k: float,
+                backend: str):
         question = (message or "").strip()
         if not question:
             yield "", chat, history, gr.skip()
@@ -61,7 +65,8 @@ def build_app(service: IndexService) -> gr.Blocks:
             filters = SearchFilters((since or "").strip() or None, (until or "").strip() or None, (source or "").strip() or None)
             answerer = service.answerer(backend or None)
             draft, answer = "", None
-            for item in answerer.stream(question, history=history, k=int(k), filters=filters):
+            for item in answerer.stream(question, history=history, k=int(k), filters=filters,
+                                        as_of=str(as_of or "").strip()[:10] or None):
                 if isinstance(item, Answer):
                     answer = item
                 else:
@@ -133,6 +138,63 @@ def build_app(service: IndexService) -> gr.Blocks:
     def source_choices() -> list[str]:
         return [""] + service.documents.sources()
 
+    # -- watched feeds --------------------------------------------------------------------------
+    def feed_rows() -> list[list]:
+        import time
+
+        rows = []
+        for feed in service.watcher.sources.all():
+            polled = time.strftime("%Y-%m-%d %H:%M", time.localtime(feed.last_poll)) if feed.last_poll else "never"
+            rows.append([feed.id, feed.url, f"{feed.interval_seconds:g}", polled, feed.last_status or "-",
+                         feed.last_error, feed.items_added, feed.items_replaced])
+        return rows
+
+    def watch_feed(url: str, query: str):
+        """Add a feed and poll it at once, so its articles show up now."""
+        try:
+            feed = service.watcher.add((url or "").strip(), from_client=True)
+            message = markdown_text(service.watcher.poll(feed.id).line())
+        except RagError as exc:
+            message = f"⚠️ {markdown_text(exc.for_ui())}"
+        return message, feed_rows(), *list_documents(query), stats_markdown()
+
+    def poll_feed(url: str, query: str):
+        try:
+            message = markdown_text(service.watcher.poll((url or "").strip()).line())
+        except RagError as exc:
+            message = f"⚠️ {markdown_text(exc.for_ui())}"
+        return message, feed_rows(), *list_documents(query), stats_markdown()
+
+    def unwatch_feed(url: str):
+        try:
+            feed = service.watcher.remove((url or "").strip())
+            message = f"Stopped watching {markdown_text(feed.url)}; its articles stay in the corpus."
+        except RagError as exc:
+            message = f"⚠️ {markdown_text(exc.for_ui())}"
+        return message, feed_rows()
+
+    def select_feed(rows, event: gr.SelectData):
+        return event.row_value[1] if event.row_value else ""
+
+    # -- timeline -------------------------------------------------------------------------------
+    def show_timeline(query: str, as_of):
+        import pandas as pd
+
+        query = (query or "").strip()
+        empty = pd.DataFrame({"date": [], "articles": []})
+        if not query:
+            return empty, "", "Type what the story is about."
+        try:
+            limits.question(query, "the query")
+            timeline = service.timeline(query, as_of=str(as_of or "").strip()[:10] or None)
+        except RagError as exc:
+            return empty, "", f"⚠️ {markdown_text(exc.for_ui())}"
+        days = pd.DataFrame({"date": [day for day, _ in timeline.per_day],
+                             "articles": [count for _, count in timeline.per_day]})
+        summary = (f"**{len(timeline.entries)}** article(s) about “{markdown_text(query)}”, oldest first"
+                   + (f" (as of {timeline.as_of})" if timeline.as_of else "") + ".")
+        return days, timeline_html(timeline), summary
+
     with gr.Blocks(title="News assistant", analytics_enabled=False) as app:
         gr.Markdown("## News assistant\nAnswers quote and cite the news passages they rest on, "
                     "or say that the corpus does not answer.")
@@ -152,6 +214,8 @@ def build_app(service: IndexService) -> gr.Blocks:
                     sources = gr.HTML(SOURCES_PLACEHOLDER, elem_id="sources")
             with gr.Accordion("Options", open=False):
                 with gr.Row():
+                    # The day questions are asked as of: nothing dated later is used, "last week" counts back from it.
+                    as_of = gr.DateTime(label="As of (empty: today)", include_time=False, type="string", elem_id="as-of")
                     since = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", elem_id="since")
                     until = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", elem_id="until")
                     source = gr.Dropdown(source_choices(), value="", label="Source", allow_custom_value=True,
@@ -179,8 +243,29 @@ def build_app(service: IndexService) -> gr.Blocks:
                 delete_ids = gr.Textbox(label="Document id(s) to delete", elem_id="delete-ids")
                 delete_button = gr.Button("Delete", variant="stop", elem_id="delete")
             delete_result = gr.Markdown(elem_id="delete-result")
+            gr.Markdown("### Watched feeds\nRSS, Atom or JSON Feed URLs, polled in the background; new and "
+                        "updated items are added to the corpus.")
+            feeds = gr.Dataframe(value=feed_rows(), headers=FEED_COLUMNS, label="Feeds (select a row to poll or remove it)",
+                                 interactive=False, elem_id="feeds", wrap=True)
+            with gr.Row():
+                feed_url = gr.Textbox(label="Feed URL", placeholder="https://example.org/rss.xml", elem_id="feed-url")
+                feed_add = gr.Button("Watch", variant="primary", elem_id="feed-add")
+                feed_poll = gr.Button("Poll now", elem_id="feed-poll")
+                feed_remove = gr.Button("Stop watching", variant="stop", elem_id="feed-remove")
+            feed_result = gr.Markdown(elem_id="feed-result")
+        with gr.Tab("Timeline"):
+            with gr.Row():
+                timeline_query = gr.Textbox(label="Story", placeholder="e.g. Artemis moon rocket launch", scale=3,
+                                            elem_id="timeline-query")
+                timeline_as_of = gr.DateTime(label="As of (empty: today)", include_time=False, type="string",
+                                             elem_id="timeline-as-of")
+                timeline_go = gr.Button("Show timeline", variant="primary", elem_id="timeline-go")
+            timeline_summary = gr.Markdown(elem_id="timeline-summary")
+            timeline_plot = gr.BarPlot(x="date", y="articles", title="Articles per day", elem_id="timeline-plot",
+                                       height=220)
+            timeline_list = gr.HTML(elem_id="timeline")
 
-        chat_inputs = [question, chat, history, since, until, source, k, backend]
+        chat_inputs = [question, chat, history, as_of, since, until, source, k, backend]
         chat_outputs = [question, chat, history, sources]
         question.submit(respond, chat_inputs, chat_outputs, concurrency_id="chat", concurrency_limit=4)
         send.click(respond, chat_inputs, chat_outputs, concurrency_id="chat", concurrency_limit=4)
@@ -194,7 +279,16 @@ def build_app(service: IndexService) -> gr.Blocks:
         documents.select(select_row, documents, delete_ids, queue=False)
         delete_button.click(delete, [delete_ids, doc_query], [delete_result, delete_ids, *corpus_outputs],
                             concurrency_id="write", concurrency_limit=1)
-        app.load(lambda: list_documents(""), None, [documents, shown], queue=False)
+        feed_outputs = [feed_result, feeds, documents, shown, stats]
+        feed_add.click(watch_feed, [feed_url, doc_query], feed_outputs, concurrency_id="write", concurrency_limit=1)
+        feed_poll.click(poll_feed, [feed_url, doc_query], feed_outputs, concurrency_id="write", concurrency_limit=1)
+        feed_remove.click(unwatch_feed, feed_url, [feed_result, feeds], queue=False)
+        feeds.select(select_feed, feeds, feed_url, queue=False)
+        timeline_outputs = [timeline_plot, timeline_list, timeline_summary]
+        timeline_go.click(show_timeline, [timeline_query, timeline_as_of], timeline_outputs, concurrency_id="chat")
+        timeline_query.submit(show_timeline, [timeline_query, timeline_as_of], timeline_outputs, concurrency_id="chat")
+        # On each page load: the documents, and the feeds as the background polls left them.
+        app.load(lambda: (*list_documents(""), feed_rows()), None, [documents, shown, feeds], queue=False)
     return app
 
 
@@ -213,6 +307,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     service = IndexService(settings)
     service.generator()  # load the model now: the first question should not wait for it
     service.checker.tagger.warm()  # and the NER model the answer path uses
+    if settings.watch.enabled:
+        service.watcher.start()  # poll the index's watched feeds and folders in the background
     blocks = build_app(service).queue(default_concurrency_limit=1)
     users = [tuple(pair.strip().split(":", 1)) for pair in settings.server.ui_auth.split(",") if pair.strip()]
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)

@@ -33,17 +33,26 @@ def markdown_text(text: str) -> str:
 def answer_markdown(answer: Answer, flag_unsupported: bool = False) -> str:
     """The chat bubble for a finished answer: sentences with [n] markers, flags, or the refusal."""
     if answer.refused:
-        return f"**{markdown_text(answer.answer)}**" + (
+        return f"**{markdown_text(answer.answer)}**" + timeframe_note(answer) + (
             "\n\n_Related passages are listed under Sources._" if answer.retrieved else ""
         )
-    parts = []
+    parts = ["⚠️ **The sources disagree:**"] if answer.conflict else []
     for sentence in answer.sentences:
         if sentence.supported and sentence.citations:
             marks = "".join(f"\\[{n}\\]" for n in sentence.citations)
-            parts.append(f"{markdown_text(sentence.text)} {marks}")
+            when = f"**{markdown_text(sentence.date)}**: " if sentence.date else ""
+            parts.append(f"{when}{markdown_text(sentence.text)} {marks}")
         elif flag_unsupported:
             parts.append(f"~~{markdown_text(sentence.text)}~~ ⚠️ _unsupported_")
-    return " ".join(parts)
+    return " ".join(parts) + timeframe_note(answer)
+
+
+def timeframe_note(answer: Answer) -> str:
+    """A line saying which dates the question was read as, when its words named any."""
+    frame = answer.timeframe
+    if frame is None or not (frame.expressions or frame.favour_recent):
+        return ""
+    return f"\n\n_Dates: {markdown_text(frame.describe())}_"
 
 
 def draft_markdown(draft: str) -> str:
@@ -119,5 +128,19 @@ CSS = """
 .rag-quote { white-space: pre-wrap; font-size: 0.92em; }
 .rag-quote mark { background: #ffe58a; padding: 0 1px; }
 .rag-refused { font-weight: 600; color: #a33; margin-bottom: 8px; }
+.rag-timeline { list-style: none; padding-left: 0; }
+.rag-timeline-entry { margin-bottom: 10px; }
+.rag-date { font-family: monospace; font-weight: 600; }
 .rag-flagged { background: #f3e0e0; text-decoration: line-through; color: #733; }
 """
+
+
+def timeline_html(timeline) -> str:
+    """A rag.timeline.Timeline as a list: date, headline (linked when http(s)), source, the sentence."""
+    if not timeline.entries:
+        return '<div class="rag-refused">No articles about this in the corpus.</div>'
+    rows = []
+    for entry in timeline.entries:
+        rows.append(f'<li class="rag-timeline-entry"><span class="rag-date">{html.escape(entry.date or "undated")}</span> '
+                    f'{_heading(None, entry)}<div class="rag-quote">{flagged_html(entry.sentence)}</div></li>')
+    return f'<ol class="rag-timeline">{"".join(rows)}</ol>'

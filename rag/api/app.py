@@ -23,7 +23,7 @@ from rag.api.guard import guard
 from rag.api.limits import Limits
 from rag.api.middleware import BodyLimit, Metrics
 from rag.api.models import validation_message
-from rag.api.routes import answers, documents, openai, operations
+from rag.api.routes import answers, documents, feeds, openai, operations
 from rag.errors import ErrorKind, RagError
 from rag.service import IndexService
 
@@ -49,7 +49,7 @@ def create_app(service: IndexService, bind_host: str = "") -> FastAPI:
         responses=ERRORS,
     )
     app.state.service, app.state.limits, app.state.metrics = service, Limits(server), Metrics()
-    for area in (answers, openai, documents, operations):
+    for area in (answers, openai, documents, feeds, operations):
         app.include_router(area.router, dependencies=[Depends(authorized)])  # every route but /healthz needs the key
     app.include_router(operations.public_router)
 

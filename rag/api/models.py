@@ -42,6 +42,8 @@ class Filters(Strict):
     until: date | None = Field(None, description="only articles dated on or before this date")
     source: str | None = Field(None, description="only articles from this source (case-insensitive)")
     recent: bool = Field(False, description="favour recent articles")
+    as_of: date | None = Field(None, description="ask as on this day (default today): nothing dated later is used, "
+                                                 "and 'last week' or 'in March' in the text are read from it")
 
 
 class SearchRequest(Filters):
@@ -96,6 +98,8 @@ class SentenceModel(BaseModel):
     citations: list[int]
     supported: bool
     score: float
+    date: str | None = Field(None, description="the cited article's date, when the answer cites several dates "
+                                               "(its sentences are then in date order)")
 
 
 class CitationModel(BaseModel):
@@ -125,6 +129,27 @@ class Timings(BaseModel):
     first_token_ms: float | None
 
 
+class TimeExpressionModel(BaseModel):
+    text: str = Field(description="the words of the question, e.g. 'last week'")
+    since: str
+    until: str
+
+
+class TimeFrameModel(BaseModel):
+    as_of: str | None
+    since: str | None = Field(description="the publication window the question's words name (inclusive)")
+    until: str | None
+    favour_recent: bool = Field(description="the question asks for the latest news")
+    expressions: list[TimeExpressionModel]
+    query: str = Field(description="the question as searched, without the resolved date words")
+
+
+class ConflictModel(BaseModel):
+    values: list[str] = Field(description="the value each article states, in citation order before date ordering")
+    doc_ids: list[str]
+    similarity: float = Field(description="how alike the two sentences are (embedding cosine)")
+
+
 class AnswerResponse(BaseModel):
     question: str
     answer: str
@@ -134,6 +159,10 @@ class AnswerResponse(BaseModel):
     retrieved: list[HitModel]
     llm: LLMInfo
     timings: Timings
+    as_of: str | None = Field(description="the day the question was answered as of")
+    timeframe: TimeFrameModel | None
+    conflict: ConflictModel | None = Field(description="set when two articles state different values for what "
+                                                       "the question asks: the answer quotes and cites both")
 
 
 # -- OpenAI-compatible chat --------------------------------------------------------------------
@@ -149,6 +178,7 @@ class ChatCompletionRequest(BaseModel):
     since: date | None = Field(None, description="extension: only articles dated on or after (YYYY-MM-DD)")
     until: date | None = Field(None, description="extension: only articles dated on or before")
     source: str | None = Field(None, description="extension: source filter")
+    as_of: date | None = Field(None, description="extension: ask as on this day (default today)")
 
 
 class AssistantMessage(BaseModel):
@@ -326,3 +356,82 @@ def validation_message(errors: list[dict], prefix: str = "") -> str:
         location = ".".join(str(p) for p in ([prefix] if prefix else []) + list(error.get("loc", ())))
         parts.append(f"{location}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
+
+
+# -- timeline ----------------------------------------------------------------------------------
+class TimelineRequest(Filters):
+    query: str = Field(min_length=1, pattern=NOT_BLANK, description="the story, e.g. 'Artemis moon rocket launch'")
+    k: int | None = Field(None, ge=1, description="passages to consider (default 40, at most server.max_k)")
+
+
+class TimelineEntryModel(BaseModel):
+    doc_id: str
+    title: str
+    date: str | None
+    source: str
+    url: str
+    sentence: str = Field(description="the article's sentence most relevant to the query: document_text[start:end]")
+    start: int
+    end: int
+    similarity: float
+
+
+class DayCount(BaseModel):
+    date: str
+    articles: int
+
+
+class TimelineResponse(BaseModel):
+    query: str
+    as_of: str | None
+    timeframe: TimeFrameModel | None
+    entries: list[TimelineEntryModel] = Field(description="oldest first; undated articles last")
+    per_day: list[DayCount]
+
+
+# -- watched feeds -----------------------------------------------------------------------------
+class FeedIn(Strict):
+    url: str = Field(min_length=1, max_length=2000,
+                     description="an http(s) RSS, Atom or JSON Feed URL (folders are added from the command line; "
+                                 "private and loopback addresses only with watch.allow_private_feeds)")
+    interval_seconds: float | None = Field(None, ge=60, le=7 * 86400,
+                                           description="how often to poll (default watch.interval_seconds)")
+
+
+class FeedModel(BaseModel):
+    id: str
+    url: str
+    kind: Literal["feed", "folder"]
+    interval_seconds: float
+    added_at: float = Field(description="Unix time")
+    last_poll: float | None
+    last_success: float | None
+    last_status: str = Field(description="updated, not modified or error")
+    last_error: str
+    failures: int = Field(description="consecutive failed polls (the wait doubles with each)")
+    next_poll: float
+    items_added: int
+    items_replaced: int
+    items_known: int
+    polls: int
+    etag: str
+    last_modified: str
+
+
+class FeedList(BaseModel):
+    feeds: list[FeedModel]
+
+
+class PollResultModel(BaseModel):
+    source_id: str
+    url: str
+    status: str
+    added: int
+    replaced: int
+    unchanged: int
+    articles_fetched: int
+    deferred: int
+    problems: list[str]
+    error: str
+    seconds: float
+    next_poll: float

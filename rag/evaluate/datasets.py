@@ -34,6 +34,7 @@ class EvalItem:
     gold_sentences: list[str] = field(default_factory=list)  # ClapNQ: the sentences a citation should quote
     choices: list[str] = field(default_factory=list)  # RealTime QA: multiple choice
     answer_index: int | None = None
+    as_of: str | None = None  # the day the question was asked (RealTime QA's question_date); None: today
     # "held_out": never used to fit a threshold or weight (its metrics are also reported on their own).
     split: str = ""
 
@@ -100,6 +101,7 @@ def load_realtimeqa(data_dir: Path, limit: int | None = None, offset: int = 0) -
                 realtimeqa_relevant(articles[d], row.get("evidence", ""), answer)]
         items.append(EvalItem(id=row["question_id"], question=row["question_sentence"], answers=[answer],
                               gold_doc_ids=gold, choices=row["choices"], answer_index=index,
+                              as_of=(row.get("question_date") or "").replace("/", "-") or None,
                               split="held_out" if number >= len(rows) // 2 else "first_half"))
     return EvalSet("realtimeqa", items, documents=documents)
 
@@ -173,7 +175,8 @@ def load_qags(data_dir: Path, limit: int | None = None) -> list[QagsSummary]:
 
 # -- users' own sets -------------------------------------------------------------------------------
 def load_jsonl(path: Path, corpus: list[Path], limit: int | None = None) -> EvalSet:
-    """`{"question", "answers": [...], "answerable": bool, "gold_doc_ids": [...]}` per line; corpus from files."""
+    """`{"question", "answers": [...], "answerable": bool, "gold_doc_ids": [...], "as_of"}` per line; corpus
+    from files. `as_of` is the day the question is asked (default today), which "this year" is read from."""
     items = []
     for number, row in enumerate(_read_jsonl(path)[:limit], start=1):
         if not isinstance(row.get("question"), str) or not row["question"].strip():
@@ -181,6 +184,6 @@ def load_jsonl(path: Path, corpus: list[Path], limit: int | None = None) -> Eval
         items.append(EvalItem(
             id=str(row.get("id", number)), question=row["question"], answers=list(row.get("answers", [])),
             answerable=bool(row.get("answerable", True)), gold_doc_ids=list(row.get("gold_doc_ids", [])),
-            gold_sentences=list(row.get("gold_sentences", [])),
+            gold_sentences=list(row.get("gold_sentences", [])), as_of=row.get("as_of") or None,
         ))
     return EvalSet(path.stem, items, corpus_paths=list(corpus))

@@ -90,7 +90,7 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
                    judge: Judge, k: int | None) -> dict:
     """One question through retrieval, answering and judging."""
     started = time.perf_counter()
-    hits = retriever.run(item.question, k=max(KS))
+    hits = retriever.run(item.question, k=max(KS), as_of=item.as_of)
     search_ms = (time.perf_counter() - started) * 1000
     ranked = list(dict.fromkeys(hit.doc_id for hit in hits))  # documents in order of their best chunk
     gold = set(item.gold_doc_ids)
@@ -103,7 +103,7 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
     if item.choices:
         row.update(multiple_choice(item, hits, checker))
 
-    answer = answerer.run(item.question, k=k)
+    answer = answerer.run(item.question, k=k, as_of=item.as_of)
     plain = answer.answer if not answer.refused else ""
     for citation in answer.citations:
         plain = plain.replace(MARKER.format(citation.n), "")

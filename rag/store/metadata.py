@@ -236,9 +236,11 @@ class MetadataStore:
         sql = f"SELECT {HIT_COLUMNS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({{}})"
         return {row[0]: ChunkRow(*row) for row in self._in(sql, [int(i) for i in ids])}
 
-    def filtered_chunk_ids(self, since: str | None, until: str | None, source: str | None) -> np.ndarray:
-        """Chunk ids whose document matches a date range (inclusive, ISO dates) and source."""
-        clauses, params = _document_filters(since, until, source, table="d.")
+    def filtered_chunk_ids(self, since: str | None, until: str | None, source: str | None,
+                           undated: bool = False) -> np.ndarray:
+        """Chunk ids whose document matches a date range (inclusive, ISO dates; undated documents too
+        when `undated`) and source."""
+        clauses, params = _document_filters(since, until, source, table="d.", undated=undated)
         where = " AND ".join(clauses) or "1"
         rows = self.db.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
@@ -286,6 +288,10 @@ class MetadataStore:
             for table in ("documents", "chunks", "files")
         }
 
+    def newest_date(self) -> str | None:
+        """The latest document date (an index lookup)."""
+        return self.db.execute("SELECT max(date) FROM documents").fetchone()[0] or None
+
     def stats(self) -> dict:
         """Counts, date range and sources."""
         first, last = self.db.execute("SELECT min(date), max(date) FROM documents").fetchone()
@@ -303,12 +309,17 @@ class MetadataStore:
         return rows
 
 
-def _document_filters(since: str | None, until: str | None, source: str | None, table: str = "") -> tuple[list[str], list]:
+def _document_filters(since: str | None, until: str | None, source: str | None, table: str = "",
+                      undated: bool = False) -> tuple[list[str], list]:
     """SQL conditions (and their parameters) on a document's date range (inclusive) and source."""
     clauses, params = [], []
-    for condition, value in ((f"{table}date >= ?", since), (f"{table}date <= ?", until),
-                             (f"{table}source = ? COLLATE NOCASE", source)):
+    for condition, value in ((f"{table}date >= ?", since), (f"{table}date <= ?", until)):
         if value:
             clauses.append(condition)
             params.append(value)
+    if clauses and undated:
+        clauses = [f"({table}date IS NULL OR {table}date = '' OR ({' AND '.join(clauses)}))"]
+    if source:
+        clauses.append(f"{table}source = ? COLLATE NOCASE")
+        params.append(source)
     return clauses, params

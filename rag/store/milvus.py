@@ -57,12 +57,16 @@ def filter_expression(filters) -> str:
     """Date range (inclusive, ISO dates compare as strings) and source as a Milvus boolean expression."""
     if filters is None:
         return ""
-    clauses = []
+    dated = []
     if filters.since:
-        clauses.append(f"date >= {milvus_literal(filters.since)}")
+        dated.append(f"date >= {milvus_literal(filters.since)}")
     if filters.until:
         # Undated chunks are stored as "" which sorts first: exclude them, as SQL's NULL would be.
-        clauses.append(f'date != "" and date <= {milvus_literal(filters.until)}')
+        dated.append(f'date != "" and date <= {milvus_literal(filters.until)}')
+    clauses = []
+    if dated:
+        range_ = " and ".join(dated)
+        clauses.append(f'(date == "" or ({range_}))' if getattr(filters, "undated", False) else range_)
     if filters.source:
         clauses.append(f"source == {milvus_literal(filters.source.lower())}")
     return " and ".join(clauses)

@@ -1,4 +1,4 @@
-"""Search and answers: /v1/search and /v1/ask (plain JSON or Server-Sent Events)."""
+"""Search, answers and timelines: /v1/search, /v1/ask (plain JSON or Server-Sent Events), /v1/timeline."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def search(request: m.SearchRequest, service: IndexService = Depends(get_service
     """Hybrid search; the object `rag search --json` prints."""
     limits.question(request.query, "query")
     limits.check("k", "k", request.k or 0)
-    hits = service.search(request.query, k=request.k, filters=filters_of(request), favour_recent=request.recent)
+    hits = service.search(request.query, k=request.k, filters=filters_of(request), favour_recent=request.recent,
+                          as_of=request.as_of)
     return {"query": request.query, "hits": [hit.to_json() for hit in hits]}
 
 
@@ -47,9 +48,20 @@ def ask(request: m.AskRequest, http: Request, service: IndexService = Depends(ge
     history = [{"role": h.role, "content": h.text} for h in request.history]
     limits.history([h["content"] for h in history])
     events = service.answerer(request.llm).stream(request.question, history=history, k=request.k,
-                                                  filters=filters_of(request), favour_recent=request.recent)
+                                                  filters=filters_of(request), favour_recent=request.recent,
+                                                  as_of=request.as_of)
     if not request.stream:
         return collect(events).to_json()
     first = next(events)  # errors before the first byte still become a JSON error response
     return StreamingResponse(until_disconnected(http, ask_events(first, events)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/v1/timeline", response_model=m.TimelineResponse)
+def timeline(request: m.TimelineRequest, service: IndexService = Depends(get_service),
+             limits: Limits = Depends(get_limits)):
+    """The articles about a story, oldest first, each with its sentence most relevant to the query, and
+    the number of articles per day (`rag timeline --json`)."""
+    limits.question(request.query, "query")
+    limits.check("k", "k", request.k or 0)
+    return service.timeline(request.query, k=request.k, filters=filters_of(request), as_of=request.as_of).to_json()

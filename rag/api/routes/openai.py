@@ -56,7 +56,7 @@ def chat_completions(request: m.ChatCompletionRequest, http: Request, service: I
                if h.role in ("user", "assistant")]
     limits.history([h["content"] for h in history])
     answer = collect(service.answerer(backend).stream(question, history=history, k=request.k,
-                                                      filters=filters_of(request)))
+                                                      filters=filters_of(request), as_of=request.as_of))
     content = inert(answer.answer) + (sources_footer(answer) if service.settings.server.sources_footer else "")
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     citations = answer.to_json()["citations"]
