@@ -7,8 +7,10 @@ if another outlet published it two days later:
   the answer should say the sources disagree and cite both;
 - a *faithful* copy (a syndicated reprint, same figures): a negative case, no disagreement to report.
 Two indexes hold every case's article with its doctored copies (A) or its faithful copies (B). Each
-question is answered on both (the default answer path, extractive generator, no time frame); a
-detection counts as right only when it pairs the original with its doctored copy.
+question is answered on both (the default answer path, extractive generator, no time frame). Recall:
+the case's own original and doctored copy reported. Precision: of all reported disagreements, those
+pairing an article with its own doctored copy (cases about one story share articles, so a question
+may rightly report another case's doctored figure); anything else, and anything on B, is a false alarm.
 
 The thresholds (rag.conflicts SAME_FACT, SCORE_RATIO) are chosen on the fit half (even cases) from a
 grid, by F1; the held-out half (odd cases) is reported apart.
@@ -143,12 +145,23 @@ def detected(found: list[dict], similarity: float, ratio: float, anchors: int = 
     return None
 
 
+def true_pair(row: dict, docs: list[str] | None) -> bool:
+    """A detection is right when it pairs an article with its own copy and that copy was doctored (cases
+    about the same story share articles, so a detection may rightly be another case's doctored figure)."""
+    return bool(docs) and row["doctored"] and docs[1] == docs[0] + "~copy" and docs[0] in CHANGED
+
+
+CHANGED: set[str] = set()  # articles whose doctored copy differs from them
+
+
 def scores(rows: list[dict], similarity: float, ratio: float, anchors: int = 1) -> dict:
+    """Recall: the case's own doctored figure found. Precision: detections that are real disagreements."""
     tp = sum(1 for r in rows if r["doctored"] and detected(r["pairs"], similarity, ratio, anchors) == r["target"])
-    fp = sum(1 for r in rows if (d := detected(r["pairs"], similarity, ratio, anchors)) is not None
-             and not (r["doctored"] and d == r["target"]))
+    found = [(r, detected(r["pairs"], similarity, ratio, anchors)) for r in rows]
+    right = sum(1 for r, d in found if d is not None and true_pair(r, d))
+    fp = sum(1 for r, d in found if d is not None and not true_pair(r, d))
     positives = sum(1 for r in rows if r["doctored"])
-    precision = tp / (tp + fp) if tp + fp else 0.0
+    precision = right / (right + fp) if right + fp else 0.0
     recall = tp / positives if positives else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "true_positives": tp,
@@ -171,6 +184,8 @@ def main() -> None:
     embedder = Embedder(settings.embedding)
     cases = build_cases(args.cases)
     print(f"{len(cases)} cases", flush=True)
+    CHANGED.update(c["article"]["doc_id"] for c in cases
+                   if figure_pattern(c["right"]).sub(c["wrong"], c["article"]["text"]) != c["article"]["text"])
     rows = []
     started = time.perf_counter()
     for name, doctored in (("doctored", True), ("faithful", False)):
@@ -194,9 +209,10 @@ def main() -> None:
 
     def end_to_end(subset):  # what users get: the answer's own conflict field, with the shipped thresholds
         tp = sum(1 for r in subset if r["doctored"] and r["answer_conflict"] == r["target"])
-        fp = sum(1 for r in subset if r["answer_conflict"] and not (r["doctored"] and r["answer_conflict"] == r["target"]))
+        right = sum(1 for r in subset if r["answer_conflict"] and true_pair(r, r["answer_conflict"]))
+        fp = sum(1 for r in subset if r["answer_conflict"] and not true_pair(r, r["answer_conflict"]))
         positives = sum(1 for r in subset if r["doctored"])
-        return {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        return {"precision": round(right / (right + fp), 4) if right + fp else 0.0,
                 "recall": round(tp / positives, 4) if positives else 0.0, "true_positives": tp, "false_positives": fp}
 
     # The ceiling: how often the doctored copy and the original are both among the answer's candidates

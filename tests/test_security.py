@@ -433,8 +433,6 @@ def test_sources_footer_is_inert_for_chat_clients():
 
 # -- reliability: a full disk ------------------------------------------------------------------------------
 def test_a_full_disk_is_one_clear_line_and_the_index_keeps_what_was_committed(tmp_path):
-    import resource
-    import signal
     import subprocess
 
     from conftest import RAG, ROOT
@@ -444,14 +442,16 @@ def test_a_full_disk_is_one_clear_line_and_the_index_keeps_what_was_committed(tm
         f"Officials in district {n} said on day {d} that {n * d} homes were flooded." for d in range(40))})
         for n in range(40)) + "\n")
 
-    def small_files():  # writes past 300 KB fail with EFBIG instead of killing the process
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
-
+    # Writes past 300 KB fail with EFBIG instead of killing the process. The limit is set by the child
+    # itself before it runs `rag`, not by a preexec_fn: that runs Python in a fork of this test process,
+    # where a library with fork handlers loaded by an earlier test (grpc, through Milvus or Ray) can abort.
+    limited = ("import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); sys.argv = ['rag'] + sys.argv[1:]; "
+               "runpy.run_module('rag.cli', run_name='__main__')")
     env = {**os.environ, "RAG_STORE_COMMIT_EVERY_DOCS": "4"}
     env.pop("RAG_CONFIG", None)
-    full = subprocess.run([*RAG, "ingest", str(articles), "--index", str(tmp_path / "index"), "--no-progress"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, preexec_fn=small_files)
+    full = subprocess.run([RAG[0], "-c", limited, "ingest", str(articles), "--index", str(tmp_path / "index"),
+                           "--no-progress"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert full.returncode == 1 and "Traceback" not in full.stderr
     assert "the disk is full or a file size limit was reached" in full.stderr.strip().splitlines()[-1]
     assert 0 < documents_in(tmp_path / "index") < 40  # the committed batches, and the index opens
