@@ -5,7 +5,8 @@
 At ~50k chunks (the RealTime QA articles retrieved for the first 400 questions, embedded once and
 cached in bench/.cache): 200 single queries through Retriever.run, query embedding included, with
 the index type the configuration gives at that size, and the recall@10 of that index against exact
-search. At 1M: synthetic clustered unit vectors (no text), FaissStore search only, recall@10 of
+search; the same queries asked as of their question dates (a date bound on the search), with the
+bound applied after the search (the default for a bound that keeps most documents) and before it. At 1M: synthetic clustered unit vectors (no text), FaissStore search only, recall@10 of
 HNSW against exact (Flat) search.
 """
 
@@ -20,6 +21,7 @@ from common import RESULTS, record, rtqa_index
 
 from rag.config import StoreSettings
 from rag.index import NewsIndex
+from rag import retrieve
 from rag.retrieve import Retriever
 from rag.store import FaissStore
 
@@ -41,12 +43,23 @@ def real_corpus(n_questions: int, query_backend: str | None = None) -> dict:
     index = NewsIndex(settings)
     retriever = Retriever(index)
     queries = [q["question_sentence"] for q in questions][:QUERIES]
+    days = [q["question_date"].replace("/", "-") for q in questions][:QUERIES]
     retriever.run(queries[0])  # load the model and caches outside the timing
-    hybrid, dense_only = [], []
+    retriever.run(queries[0], as_of=days[0])  # and dateparser's
+    hybrid, dense_only, as_of, pre_filtered = [], [], [], []
     for query in queries:
         started = time.perf_counter()
         retriever.run(query, k=10)
         hybrid.append((time.perf_counter() - started) * 1000)
+    # Asked as of each question's date: most of the corpus is older, so the bound is applied after an
+    # unfiltered search (rag.retrieve._post_filtered); and the same with every matching id listed first.
+    for samples, share in ((as_of, retrieve.POST_FILTER_SHARE), (pre_filtered, 2.0)):
+        default, retrieve.POST_FILTER_SHARE = retrieve.POST_FILTER_SHARE, share
+        for query, day in zip(queries, days):
+            started = time.perf_counter()
+            retriever.run(query, k=10, as_of=day)
+            samples.append((time.perf_counter() - started) * 1000)
+        retrieve.POST_FILTER_SHARE = default
     # Recall of the vector index against exact search over the same vectors.
     ids = index.metadata.chunk_ids()
     vectors = index.metadata.vectors(ids, index.dimension)
@@ -64,6 +77,8 @@ def real_corpus(n_questions: int, query_backend: str | None = None) -> dict:
         "vector_index": index.vectors.kind,
         "query_embedding": index.embedder.runtime,
         "hybrid_search_incl_query_embedding": percentiles(hybrid),
+        "hybrid_search_as_of_question_date": percentiles(as_of),
+        "hybrid_search_as_of_question_date_ids_listed_first": percentiles(pre_filtered),
         "vector_search_only": percentiles(dense_only),
         "recall_at_10_vs_exact": round(float(np.mean(recalls)), 4),
         "target_p95_ms": 50,

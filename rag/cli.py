@@ -17,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from rag import timeframe
 from rag.config import ConfigError, Settings
 from rag.errors import RagError
 from rag.generate import GENERATORS
@@ -345,6 +346,7 @@ def cmd_serve(args, settings: Settings) -> int:
     service = IndexService(settings)
     service.generator()  # load the model before accepting requests
     service.checker.tagger.warm()  # and the NER model the answer path uses
+    timeframe.warm()  # and dateparser, which reads the questions' dates
     if settings.watch.enabled:
         service.watcher.start()  # poll the index's watched feeds and folders in the background
     print(f"API on http://{args.host}:{args.port}  (docs at /docs, index {settings.index_dir}/, "

@@ -114,6 +114,11 @@ def parse_as_of(value: str | date | None) -> date:
     return day
 
 
+def warm() -> None:
+    """Load dateparser now (about half a second), so a server's first dated question does not wait."""
+    resolve("What happened last week?")
+
+
 def untimed(question: str) -> TimeFrame:
     """The frame of a question whose dates are not read (retrieval.timeframe = false)."""
     return TimeFrame(as_of=None, query=question)

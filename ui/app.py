@@ -17,6 +17,7 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from rag import timeframe  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.api.limits import Limits  # noqa: E402
 from rag.errors import RagError  # noqa: E402
@@ -307,6 +308,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     service = IndexService(settings)
     service.generator()  # load the model now: the first question should not wait for it
     service.checker.tagger.warm()  # and the NER model the answer path uses
+    timeframe.warm()  # and dateparser, which reads the questions' dates
     if settings.watch.enabled:
         service.watcher.start()  # poll the index's watched feeds and folders in the background
     blocks = build_app(service).queue(default_concurrency_limit=1)

@@ -288,6 +288,28 @@ class MetadataStore:
             for table in ("documents", "chunks", "files")
         }
 
+    def document_share(self, since: str | None, until: str | None, source: str | None, undated: bool = False) -> float:
+        """The share of documents matching a filter (index lookups): how selective it is."""
+        total = self.db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        if not total:
+            return 0.0
+        clauses, params = _document_filters(since, until, source, undated=undated)
+        where = " AND ".join(clauses) or "1"
+        return self.db.execute(f"SELECT count(*) FROM documents WHERE {where}", params).fetchone()[0] / total
+
+    def matching_chunk_ids(self, ids: list[int], since: str | None, until: str | None, source: str | None,
+                           undated: bool = False) -> set[int]:
+        """Which of these chunk ids belong to documents matching the filter."""
+        clauses, params = _document_filters(since, until, source, table="d.", undated=undated)
+        where = " AND ".join(clauses) or "1"
+        matched: set[int] = set()
+        for offset in range(0, len(ids), 900):
+            part = [int(i) for i in ids[offset:offset + 900]]
+            rows = self.db.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                                   f"WHERE c.id IN ({','.join('?' * len(part))}) AND {where}", part + params)
+            matched.update(r[0] for r in rows)
+        return matched
+
     def newest_date(self) -> str | None:
         """The latest document date (an index lookup)."""
         return self.db.execute("SELECT max(date) FROM documents").fetchone()[0] or None
