@@ -8,7 +8,9 @@ the newest candidate (a half-life in days), which keeps undated and old articles
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from collections import Counter
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -70,6 +72,13 @@ def _post_filtered(index: NewsIndex, vector: np.ndarray, query: str, k: int,
     return dense_kept, lexical_kept
 
 
+# "since the election": the election's day is read from the passages about it in this many days before as_of.
+EVENT_LOOKBACK_DAYS = 365
+EVENT_PASSAGES = 50
+EVENT_BURST_ARTICLES = 3  # articles in the busiest week, at least
+EVENT_BURST_SHARE = 0.3  # of all the articles about it found in the year
+EVENT_STOPWORDS = {"the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "its", "their", "his", "her"}
+
 # A filter keeping at least this share of documents is applied after an unfiltered search this many
 # times deeper (the top-k then survives unless the filter removes most of the best candidates).
 POST_FILTER_SHARE = 0.5
@@ -97,7 +106,27 @@ class Retriever:
 
     def frame(self, query: str, as_of: str | date | None = None) -> TimeFrame:
         """The dates `query` is asked under, or none when retrieval.timeframe is off."""
-        return resolve(query, as_of) if self.settings.timeframe else untimed(query)
+        return resolve(query, as_of, self.event_day) if self.settings.timeframe else untimed(query)
+
+    def event_day(self, event: str, as_of: date) -> date | None:
+        """When `event` ("the election") happened, as the corpus reports it: the first day of the busiest
+        week of articles whose passages name every word of it, in the year up to as_of; None when there
+        is no such week (no articles, or mentions spread over the year)."""
+        since = (as_of - timedelta(days=EVENT_LOOKBACK_DAYS)).isoformat()
+        hits = self.ranked(event, k=EVENT_PASSAGES, filters=SearchFilters(since=since, until=as_of.isoformat()))
+        words = [w for w in re.findall(r"[\w'’-]+", event.lower()) if w not in EVENT_STOPWORDS]
+        articles = {(hit.doc_id, hit.date) for hit in hits
+                    if hit.date and all(re.search(rf"\b{re.escape(w)}", hit.text.lower()) for w in words)}
+        days = Counter(date.fromisoformat(day) for _, day in articles)
+        if not days:
+            return None
+        # The busiest week of coverage (ties: the earliest) dates the event, from its first day; a
+        # subject mentioned now and then ("the Cold War") has no such week.
+        weeks = {start: sum(n for day, n in days.items() if start <= day < start + timedelta(days=7)) for start in days}
+        start = min(weeks, key=lambda day: (-weeks[day], day))
+        if weeks[start] < EVENT_BURST_ARTICLES or weeks[start] < EVENT_BURST_SHARE * len(articles):
+            return None
+        return start
 
     def ranked(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
                favour_recent: bool = False) -> list[Hit]:

@@ -2,7 +2,9 @@
 
 Every question is asked *as of* a day (today unless told otherwise): nothing dated after it is used.
 Relative expressions ("yesterday", "this week", "last month", "in March", "two weeks ago", "since
-March 3") are found and resolved against `as_of` by dateparser, and become a publication-date window.
+March 3") are found and resolved against `as_of` by dateparser, and become a publication-date window;
+"since the election" counts from the first day of the busiest week of the corpus's coverage of the
+election in the year before `as_of` (a date read from the coverage; none when mentions are spread out).
 News is reported on and after the day it happens, so a window runs from the start of the period the
 words name to a few days past its end (never past `as_of`). "latest / recently / now" questions
 favour recent articles instead of filtering.
@@ -19,6 +21,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Callable
 
 from rag.types import QueryError, SearchFilters
 
@@ -34,6 +37,14 @@ MONTH_CONTEXT = re.compile(r"\b(in|on|since|during|of|from|until|by|before|after
                            re.IGNORECASE)
 TRAILING = re.compile(r"(\s+(in|on|at|of|the|for|to|and|by))+\s*$", re.IGNORECASE)
 SINCE = re.compile(r"\b(since|from)\s+(the\s+)?$", re.IGNORECASE)
+# "since the election", "after the earthquake?": an event named at the end of a clause, to be dated from
+# the corpus's coverage of it (rag.retrieve.Retriever.event_day).
+SINCE_EVENT = re.compile(r"\bsince\s+the\s+(?P<event>[A-Za-z][\w'’-]*(?:\s+[A-Za-z][\w'’-]*){0,3})"
+                         r"\s*(?=[?.!,;]|$)", re.IGNORECASE)
+# Not an event to date: a calendar span ("since the start of the year") or a clause ("since the war began").
+NOT_EVENT = re.compile(r"\b(year|month|week|day|century|decade|time|then|start|beginning|end)\b|"
+                       r"\b(began|begun|started|ended|struck|hit|happened|broke|erupted|took|was|were|is|are|has|had)$",
+                       re.IGNORECASE)
 # Questions about the newest state of things: favour recent articles (a ranking preference, no filter).
 RECENT = re.compile(r"\b(latest|newest|most recent|recent(ly)?|now|currently|current|so far|still|"
                     r"up to date|these days|nowadays)\b", re.IGNORECASE)
@@ -124,8 +135,13 @@ def untimed(question: str) -> TimeFrame:
     return TimeFrame(as_of=None, query=question)
 
 
-def resolve(question: str, as_of: str | date | None = None) -> TimeFrame:
-    """The time frame of a question asked on `as_of` (today by default)."""
+def resolve(question: str, as_of: str | date | None = None,
+            event_day: Callable[[str, date], date | None] | None = None) -> TimeFrame:
+    """The time frame of a question asked on `as_of` (today by default).
+
+    `event_day(phrase, as_of)` dates an event the question counts from ("since the election"), from the
+    corpus; without it such phrases set no window.
+    """
     day = parse_as_of(as_of)
     frame = TimeFrame(as_of=day.isoformat(), favour_recent=bool(RECENT.search(question)), query=question)
     found: list[tuple[str, date, date]] = []
@@ -137,6 +153,14 @@ def resolve(question: str, as_of: str | date | None = None) -> TimeFrame:
             window = None
         if window is not None:
             found.append((text, *window))
+    if event_day is not None and not found:
+        for match in SINCE_EVENT.finditer(question):
+            if NOT_EVENT.search(match.group("event")):
+                continue
+            when = event_day(match.group("event"), day)
+            if when is not None and when <= day:
+                found.append((match.group().strip(), when, day))
+                break
     # Several expressions narrow each other, latest window first; one that would leave nothing is about
     # an event the question mentions ("this week, what was announced in February"), not a window.
     since = until = None

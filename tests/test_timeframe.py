@@ -102,6 +102,31 @@ def test_search_uses_nothing_after_as_of_and_keeps_undated_documents(story_index
     assert {h.doc_id for h in retriever.run("rail strike union", k=10, as_of="2022-10-07")} == everything
 
 
+def test_since_an_event_counts_from_when_the_corpus_reported_it(story_index):
+    from rag.ingest.pipeline import IngestPipeline
+    from rag.retrieve import Retriever
+
+    retriever = Retriever(story_index)
+    question = "What did the union ask for since the strike?"
+    # Two articles a year apart are no burst: the strike cannot be dated from them.
+    assert retriever.frame(question, "2022-10-07").expressions == []
+    IngestPipeline(story_index, progress=False).add_records([
+        Document("rail-1b", "Commuters crowded onto buses as the national rail strike stopped most trains on Monday.",
+                 title="Commuters stranded by rail strike", date="2022-09-26", source="Wire C"),
+        Document("rail-1c", "The second day of the rail strike left freight stuck at the ports, the operators said.",
+                 title="Rail strike day two", date="2022-09-27", source="Wire A"),
+    ])
+    story_index.checkpoint()
+    frame = retriever.frame(question, "2022-10-07")
+    assert (frame.since, frame.until) == ("2022-09-26", "2022-10-07") and frame.expressions[0].text == "since the strike"
+    assert {h.doc_id for h in retriever.run(question, k=10, as_of="2022-10-07")} == {"rail-1", "rail-1b", "rail-1c", "rail-2"}
+    # Not events: one the corpus does not report, a clause, a calendar span; and no corpus, no date.
+    assert retriever.frame("What changed since the coronation?", "2022-10-07").expressions == []
+    assert retriever.frame("What changed since the strike began?", "2022-10-07").expressions == []
+    assert retriever.frame("How many trains ran since the start of the year?", "2022-10-07").expressions == []
+    assert resolve(question, "2022-10-07").expressions == []
+
+
 def test_answers_say_when_and_order_sources_by_date(story_index):
     from rag.answer import Answerer
     from rag.generate import load_generator
