@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -177,6 +178,20 @@ def test_redirect_gzip_json_feed_and_article_fallback(service):
         result = watcher.poll(zipped.id)
         assert result.added == 1 and "1,200 homes" in stored(service)["tag:loopback,2024:flood"]["text"]
         assert dict(server.requests)["/atom.xml"]["accept-encoding"].startswith("gzip")
+
+
+def test_a_source_removed_by_another_process_stays_removed(tmp_path):
+    from rag.watch.sources import SourceList, UnknownSourceError
+
+    server_side, command_line = SourceList(tmp_path), SourceList(tmp_path)
+    feed, _ = server_side.add("http://127.0.0.1:9/feed.rss", 60)
+    assert [s.id for s in command_line.all()] == [feed.id]  # sees what the other added
+    command_line.remove(feed.id)
+    polled = dataclasses.replace(feed, polls=1)
+    server_side.update(polled)  # a poll that finished after the removal does not bring it back
+    assert server_side.all() == [] and SourceList(tmp_path).all() == []
+    with pytest.raises(UnknownSourceError):
+        server_side.get(feed.id)
 
 
 def test_article_links_to_private_addresses_are_refused_for_public_feeds():

@@ -2,7 +2,9 @@
 
 The file is rewritten whole and atomically (a temporary file, then rename) after every change, so a
 killed process leaves either the old or the new state; a restart resumes from it: conditional-GET
-validators, when each source is next due, and which items were already taken.
+validators, when each source is next due, and which items were already taken. A process reloads it
+when another one changed it (a source removed with `rag watch --remove` beside a running server stays
+removed; the last writer's poll state wins).
 """
 
 from __future__ import annotations
@@ -94,7 +96,22 @@ class SourceList:
     def __init__(self, directory: str | Path):
         self.path = Path(directory) / STATE_FILE
         self._lock = threading.RLock()
+        self._mtime = self._stat()
         self._sources: dict[str, WatchedSource] = self._load()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        """What changes when the file is rewritten (each save is a new file: a new inode)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _refresh(self) -> None:
+        """Reload when another process (`rag watch --remove` beside a running server) changed the file."""
+        mtime = self._stat()
+        if mtime != self._mtime:
+            self._sources, self._mtime = self._load(), mtime
 
     def _load(self) -> dict[str, WatchedSource]:
         try:
@@ -118,14 +135,17 @@ class SourceList:
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
             os.replace(temporary, self.path)
+            self._mtime = self._stat()
 
     def all(self) -> list[WatchedSource]:
         with self._lock:
+            self._refresh()
             return sorted(self._sources.values(), key=lambda s: s.added_at)
 
     def get(self, key: str) -> WatchedSource:
         """A source by id or by its URL/folder."""
         with self._lock:
+            self._refresh()
             if key in self._sources:
                 return self._sources[key]
             for source in self._sources.values():
@@ -139,6 +159,7 @@ class SourceList:
         if interval_seconds < 1:
             raise SourceError("interval_seconds must be >= 1")
         with self._lock:
+            self._refresh()
             existing = self._sources.get(source_id(url))
             if existing is not None:
                 return existing, False
@@ -151,6 +172,7 @@ class SourceList:
 
     def remove(self, key: str) -> WatchedSource:
         with self._lock:
+            self._refresh()
             source = self.get(key)
             del self._sources[source.id]
             self.save()
@@ -159,6 +181,7 @@ class SourceList:
     def update(self, source: WatchedSource) -> None:
         """Store a polled source's new state (unless it was removed meanwhile)."""
         with self._lock:
+            self._refresh()
             if source.id in self._sources:
                 if len(source.seen) > SEEN_PER_SOURCE:  # forget the oldest keys (dicts keep insertion order)
                     source.seen = dict(list(source.seen.items())[-SEEN_PER_SOURCE:])
