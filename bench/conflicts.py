@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 GRID_SIMILARITY = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 GRID_RATIO = (0.0, 0.5)
-GRID_ANCHORS = (1, 2, 3)
+GRID_ANCHORS = (1, 2, 3, 4, 6)
 
 
 def figure_pattern(text: str) -> re.Pattern:
