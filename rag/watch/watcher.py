@@ -118,10 +118,11 @@ class Watcher:
                 delay = source.interval_seconds
                 source.items_added += result.added
                 source.items_replaced += result.replaced
-            except RagError as exc:
+            except Exception as exc:  # noqa: BLE001 - recorded on the source and backed off, never a hot loop
+                message = str(exc) if isinstance(exc, RagError) else f"{type(exc).__name__}: {exc}"
                 source.failures += 1
-                result = PollResult(source.id, source.url, "error", error=str(exc))
-                source.last_error = str(exc)
+                result = PollResult(source.id, source.url, "error", error=message)
+                source.last_error = message
                 delay = min(self.settings.max_backoff_seconds, source.interval_seconds * 2 ** source.failures)
                 delay *= random.uniform(0.5, 1.0)  # jitter: sources failing together do not retry together
                 delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
