@@ -231,6 +231,33 @@ def test_timeline_tab_and_the_as_of_date_control(page):
     assert "no articles dated" in answer  # as of today, the 2022 article is not this week's news
 
 
+def test_sources_that_disagree_are_both_shown_by_date(page, tmp_path):
+    text = ("The city council approved a new pedestrian bridge across the harbour on Monday. Construction is "
+            "expected to cost {} million euros and to take three years, the mayor said.")
+    records = tmp_path / "bridge_reports.jsonl"
+    records.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "ui-bridge", "title": "Harbour bridge approved", "date": "2024-05-07", "source": "City Wire",
+         "text": text.format(48)},
+        {"id": "ui-bridge-copy", "title": "Harbour bridge approved", "date": "2024-05-09", "source": "Other Wire",
+         "text": text.format(52)}]) + "\n", encoding="utf-8")
+    upload(page, records)
+    assert "ok" in wait_for_upload_result(page, records.name)
+
+    page.get_by_role("tab", name="Chat").click()
+    answer, sources = ask(page, "How much will the new pedestrian bridge across the harbour cost?")
+    assert "The sources disagree" in answer
+    assert answer.index("2024-05-07") < answer.index("48 million") < answer.index("2024-05-09") < answer.index("52 million")
+    assert "City Wire" in sources and "Other Wire" in sources
+    assert {"48 million", "52 million"} <= {q for quote in page.locator("#sources mark").all_inner_texts()
+                                            for q in ("48 million", "52 million") if q in quote}
+
+    page.get_by_role("tab", name="Corpus").click()
+    page.fill("#delete-ids textarea, #delete-ids input", "ui-bridge ui-bridge-copy")
+    page.click("#delete")
+    page.wait_for_function("() => document.querySelector('#delete-result').innerText.includes('Deleted 2')",
+                           timeout=60_000)
+
+
 def test_html_and_script_payloads_in_articles_never_execute(page, tmp_path):
     payload = {
         "title": "<img src=x onerror=\"window.__pwned='title'\">Harbour of Port Elsewhere report",
