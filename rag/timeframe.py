@@ -91,7 +91,7 @@ class TimeFrame:
         since = max(filter(None, (requested.since, self.since)), default=None)
         until = min(filter(None, (requested.until, self.until, self.as_of)))
         if since and since > until:  # e.g. --since after as_of: nothing can match
-            return SearchFilters(since=until, until=until, source=requested.source, matches_nothing=True)
+            return SearchFilters(source=requested.source, matches_nothing=True)
         return SearchFilters(since=since, until=until, source=requested.source,
                              undated=not (requested.since or requested.until or self.expressions))
 

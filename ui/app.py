@@ -29,6 +29,7 @@ from ui.render import (  # noqa: E402
     SOURCES_PLACEHOLDER,
     answer_markdown,
     draft_markdown,
+    error_markdown,
     markdown_text,
     sources_html,
     timeline_html,
@@ -56,7 +57,7 @@ def build_app(service: IndexService) -> gr.Blocks:
             limits.question(question, "the question")
         except RagError as exc:  # the same limit as the API's, with the same message
             chat = chat + [{"role": "user", "content": markdown_text(question[:200]) + "…"},
-                           {"role": "assistant", "content": f"⚠️ {markdown_text(exc.for_ui())}"}]
+                           {"role": "assistant", "content": error_markdown(exc)}]
             yield "", chat, history, gr.skip()
             return
         chat = chat + [{"role": "user", "content": markdown_text(question)},
@@ -75,7 +76,7 @@ def build_app(service: IndexService) -> gr.Blocks:
                     chat[-1] = {"role": "assistant", "content": draft_markdown(draft)}
                     yield "", chat, history, gr.skip()
         except RagError as exc:
-            chat[-1] = {"role": "assistant", "content": f"⚠️ {markdown_text(exc.for_ui())}"}
+            chat[-1] = {"role": "assistant", "content": error_markdown(exc)}
             yield "", chat, history, SOURCES_PLACEHOLDER
             return
         texts = {c.doc_id: (service.documents.get(c.doc_id) or {}).get("text", c.quote)
@@ -150,28 +151,26 @@ def build_app(service: IndexService) -> gr.Blocks:
                          feed.last_error, feed.items_added, feed.items_replaced])
         return rows
 
-    def watch_feed(url: str, query: str):
-        """Add a feed and poll it at once, so its articles show up now."""
+    def poll_feed(url: str, query: str, add: bool = False):
+        """Poll a watched feed now (after adding it, with `add`, so its articles show up at once)."""
+        key = (url or "").strip()
         try:
-            feed = service.watcher.add((url or "").strip(), from_client=True)
-            message = markdown_text(service.watcher.poll(feed.id).line())
+            if add:
+                key = service.watcher.add(key, from_client=True).id
+            message = markdown_text(service.watcher.poll(key).line())
         except RagError as exc:
-            message = f"⚠️ {markdown_text(exc.for_ui())}"
+            message = error_markdown(exc)
         return message, feed_rows(), *list_documents(query), stats_markdown()
 
-    def poll_feed(url: str, query: str):
-        try:
-            message = markdown_text(service.watcher.poll((url or "").strip()).line())
-        except RagError as exc:
-            message = f"⚠️ {markdown_text(exc.for_ui())}"
-        return message, feed_rows(), *list_documents(query), stats_markdown()
+    def watch_feed(url: str, query: str):
+        return poll_feed(url, query, add=True)
 
     def unwatch_feed(url: str):
         try:
             feed = service.watcher.remove((url or "").strip())
             message = f"Stopped watching {markdown_text(feed.url)}; its articles stay in the corpus."
         except RagError as exc:
-            message = f"⚠️ {markdown_text(exc.for_ui())}"
+            message = error_markdown(exc)
         return message, feed_rows()
 
     def select_feed(rows, event: gr.SelectData):
@@ -189,7 +188,7 @@ def build_app(service: IndexService) -> gr.Blocks:
             limits.question(query, "the query")
             timeline = service.timeline(query, as_of=str(as_of or "").strip()[:10] or None)
         except RagError as exc:
-            return empty, "", f"⚠️ {markdown_text(exc.for_ui())}"
+            return empty, "", error_markdown(exc)
         days = pd.DataFrame({"date": [day for day, _ in timeline.per_day],
                              "articles": [count for _, count in timeline.per_day]})
         summary = (f"**{len(timeline.entries)}** article(s) about “{markdown_text(query)}”, oldest first"

@@ -11,6 +11,7 @@ import html
 import re
 
 from rag.api.guard import safe_url
+from rag.errors import RagError
 from rag.injection import instruction_spans
 from rag.types import Answer, Citation, Dated, Hit
 
@@ -53,6 +54,11 @@ def timeframe_note(answer: Answer) -> str:
     if frame is None or not (frame.expressions or frame.favour_recent):
         return ""
     return f"\n\n_Dates: {markdown_text(frame.describe())}_"
+
+
+def error_markdown(error: RagError) -> str:
+    """A user-facing error, marked as a warning, as literal Markdown text."""
+    return f"⚠️ {markdown_text(error.for_ui())}"
 
 
 def draft_markdown(draft: str) -> str:

@@ -302,13 +302,8 @@ class MetadataStore:
         """Which of these chunk ids belong to documents matching the filter."""
         clauses, params = _document_filters(since, until, source, table="d.", undated=undated)
         where = " AND ".join(clauses) or "1"
-        matched: set[int] = set()
-        for offset in range(0, len(ids), 900):
-            part = [int(i) for i in ids[offset:offset + 900]]
-            rows = self.db.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                                   f"WHERE c.id IN ({','.join('?' * len(part))}) AND {where}", part + params)
-            matched.update(r[0] for r in rows)
-        return matched
+        sql = f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({{}}) AND {where}"
+        return {row[0] for row in self._in(sql, [int(i) for i in ids], params)}
 
     def newest_date(self) -> str | None:
         """The latest document date (an index lookup)."""
@@ -322,12 +317,13 @@ class MetadataStore:
         ).fetchall()
         return {**self.counts(), "first_date": first, "last_date": last, "top_sources": dict(sources)}
 
-    def _in(self, sql: str, values: list) -> list[tuple]:
-        """Run `sql` with its `IN ({})` filled for `values`, in slices under SQLite's variable limit."""
+    def _in(self, sql: str, values: list, params: list | tuple = ()) -> list[tuple]:
+        """Run `sql` with its `IN ({})` filled for `values`, in slices under SQLite's variable limit;
+        `params` fill the placeholders after it."""
         rows: list[tuple] = []
         for offset in range(0, len(values), 900):
             part = values[offset:offset + 900]
-            rows.extend(self.db.execute(sql.format(",".join("?" * len(part))), part).fetchall())
+            rows.extend(self.db.execute(sql.format(",".join("?" * len(part))), [*part, *params]).fetchall())
         return rows
 
 
