@@ -426,18 +426,21 @@ def cmd_watch(args, settings: Settings) -> int:
         for key in args.remove:
             removed = sources.remove(key)
             print(f"stopped watching {removed.url} ({removed.id}); its documents stay in the index")
-        if args.list:
-            rows = [s.public() for s in sources.all()]
-            if args.json:
-                print(json.dumps({"sources": rows}, ensure_ascii=False))
-            for row in [] if args.json else rows:
+        rows = [s.public() for s in sources.all()] if args.list else []
+        if args.list and args.json:
+            print(json.dumps({"sources": rows}, ensure_ascii=False))
+        elif args.list:
+            for row in rows:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["last_poll"])) if row["last_poll"] else "never"
                 print(f"{row['id']}  {row['url']}\n    every {row['interval_seconds']:g} s; last poll {when} "
                       f"({row['last_status'] or '-'}); {row['items_added']} added, {row['items_replaced']} replaced"
                       + (f"; last error: {row['last_error']}" if row["last_error"] else ""))
-            if not rows and not args.json:
+            if not rows:
                 print("no watched sources (add one: rag watch URL_OR_FOLDER)")
         return 0
+    # Before the index and the model are opened (a new index folder would be created for nothing).
+    if not (args.sources or settings.watch.sources.strip() or SourceList(settings.index_dir).all()):
+        raise QueryError("nothing to watch: give a feed URL or folder (or set watch.sources)")
 
     from rag.service import IndexService
     from rag.watch import Watcher
@@ -446,8 +449,6 @@ def cmd_watch(args, settings: Settings) -> int:
     for url in args.sources:
         source = watcher.add(url, args.interval)
         print(f"watching {source.url} ({source.id}) every {source.interval_seconds:g} s", file=sys.stderr)
-    if not watcher.sources.all():
-        raise QueryError("nothing to watch: give a feed URL or folder (or set watch.sources)")
     if args.once:
         results = watcher.poll_all()
         if args.json:
