@@ -113,5 +113,5 @@ def test_the_readme_documents_every_registered_backend():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for name in [*GENERATORS.names(), *VECTOR_STORES.names()]:
         assert f"`{name}`" in readme, name
-    for extension in READERS:
+    for extension in READERS.names():
         assert extension in readme, extension

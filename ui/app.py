@@ -226,7 +226,7 @@ def build_app(service: IndexService) -> gr.Blocks:
         with gr.Tab("Corpus"):
             stats = gr.Markdown(stats_markdown(), elem_id="stats")
             with gr.Row():
-                files = gr.File(file_count="multiple", label=f"Upload articles ({' '.join(READERS)}, or any of them .gz)",
+                files = gr.File(file_count="multiple", label=f"Upload articles ({' '.join(READERS.names())}, or any of them .gz)",
                                 elem_id="upload")
                 with gr.Column():
                     ingest_button = gr.Button("Ingest", variant="primary", elem_id="ingest")
