@@ -5,7 +5,7 @@
 The pipeline (read gzip JSONL -> chunk -> embed -> SQLite + FAISS + BM25 on disk) runs with the model
 already loaded. The very same chunk texts are encoded bare, in the same process, once before and
 once after the pipeline (this VM's speed drifts); the ratio of pipeline speed to the mean bare speed
-is the figure the target (>= 0.9) refers to.
+is the figure the target (>= 0.95, issue 15) refers to.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
         "bare_encode_seconds_before_after": [round(bare_before, 2), round(bare_after, 2)],
         "bare_encode_chunks_per_s": round(chunks / bare_seconds, 2),
         "ratio_to_bare_encode": round(bare_seconds / pipeline_seconds, 3),
-        "target_ratio": 0.9,
+        "target_ratio": 0.95,
     }
     record("ingest_throughput", figures)
 

@@ -239,7 +239,9 @@ def mixed_load(folder: Path, articles: Path, seconds: float) -> dict:
         five_xx = sum(n for r in routes.values() for s, n in r["statuses"].items() if s.startswith("5") or s == "0")
         return {"seconds": seconds, "routes": routes, "server_errors_or_failed_connections": five_xx,
                 "rss_after_start_mb": round(rss_start, 1), "peak_rss_mb": round(rss_mb(server.pid, "VmHWM"), 1),
-                "rss_every_30s_mb": rss_samples}
+                "rss_every_30s_mb": rss_samples,
+                # bounded = a plateau: growth over the second half of the run, once every route has warmed up
+                "rss_growth_second_half_mb": round(rss_samples[-1] - rss_samples[len(rss_samples) // 2], 1) if rss_samples else None}
     finally:
         server.terminate()
         try:

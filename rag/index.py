@@ -59,6 +59,16 @@ class BatchResult:
         return self.added + self.replaced + self.unchanged + self.duplicates
 
 
+@dataclass
+class BatchPlan:
+    """A batch's decisions and chunks, made before its vectors exist (NewsIndex.plan)."""
+
+    result: BatchResult
+    to_write: list[tuple[Document, list[Chunk]]]  # new and changed documents with their chunks
+    texts: list[str]  # what the encoder sees, one per chunk of to_write, in order
+    prepared: dict[str, tuple[list[Chunk], np.ndarray]]  # documents chunked and encoded elsewhere (Ray)
+
+
 class NewsIndex:
     """Open (or create) an index directory; add, delete and read documents."""
 
@@ -182,8 +192,21 @@ class NewsIndex:
         `prepared` maps doc ids to chunks and vectors computed elsewhere (Ray workers), with this
         index's chunker and model; those documents skip chunking and embedding here.
         """
-        prepared = prepared or {}
+        plan = self.plan(documents, prepared)
+        return self.write(plan, self.embed(plan))
+
+    # add_documents in three steps, so an ingest can read and chunk the next batch and store the last
+    # one while this one is encoded (rag.ingest.pipeline). plan and write read and write SQLite: one
+    # thread; embed only uses the (locked) encoder.
+    def plan(self, documents: list[Document], prepared: dict[str, tuple[list[Chunk], np.ndarray]] | None = None,
+             pending: list[BatchPlan] = ()) -> BatchPlan:
+        """Decide what each document is (new, changed, unchanged, a duplicate) and chunk those to store.
+
+        `pending` are earlier plans not written yet: their documents count as stored, and the texts
+        they replace as gone, so a batch planned ahead decides as it would after them.
+        """
         self._require_writable()
+        prepared = prepared or {}
         result = BatchResult()
         latest: dict[str, Document] = {}
         for document in documents:  # within a batch, a later record with the same id wins
@@ -192,6 +215,10 @@ class NewsIndex:
         stored = self.metadata.content_hashes(latest)
         # content hash -> the document that holds that content: stored ones, then this batch's.
         holder = self.metadata.docs_with_hashes(digests.values())
+        claims = {document.doc_id: document.content_hash for earlier in pending for document, _ in earlier.to_write}
+        holder = {digest: doc_id for digest, doc_id in holder.items() if claims.get(doc_id, digest) == digest}
+        holder.update({digest: doc_id for doc_id, digest in claims.items()})
+        stored.update({doc_id: digest for doc_id, digest in claims.items() if doc_id in latest})
         to_write: list[tuple[Document, list[Chunk]]] = []
         for doc_id, document in latest.items():
             digest = digests[doc_id]
@@ -204,10 +231,21 @@ class NewsIndex:
                 chunks = prepared[doc_id][0] if doc_id in prepared else self.chunker.run(document)
                 to_write.append((document, chunks))
                 holder[digest] = doc_id
+        texts = [self.chunker.embedding_text(c.title, c.text) for _, chunks in to_write for c in chunks]
+        return BatchPlan(result, to_write, texts, {doc.doc_id: prepared[doc.doc_id] for doc, _ in to_write if doc.doc_id in prepared})
+
+    def embed(self, plan: BatchPlan) -> np.ndarray:
+        """The vectors of a plan's chunks, in order (safe to run beside plan and write)."""
+        if not plan.to_write:
+            return np.zeros((0, self.dimension), np.float32)
+        return self._embed(plan.to_write, plan.texts, plan.prepared)
+
+    def write(self, plan: BatchPlan, vectors: np.ndarray) -> BatchResult:
+        """Store a plan's documents, chunks and vectors in one transaction, in the order planned."""
+        self._require_writable()
+        result, to_write, texts = plan.result, plan.to_write, plan.texts
         if not to_write:
             return result
-        texts = [self.chunker.embedding_text(c.title, c.text) for _, chunks in to_write for c in chunks]
-        vectors = self._embed(to_write, texts, prepared)
         self._ensure_manifest()
         store = self.vectors  # reconcile before this batch changes SQLite
         with self.metadata.transaction():
@@ -291,12 +329,17 @@ class NewsIndex:
         """Checkpoint (when writable) and release the database and the lock."""
         if self.writable:
             self.checkpoint()
-        self.metadata.close()
-        if "vectors" in self.__dict__:
-            self.vectors.close()
+        self.close_parts(self.metadata, self.__dict__.get("vectors"))
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
+
+    @staticmethod
+    def close_parts(metadata: MetadataStore, vectors: VectorStore | None) -> None:
+        """Close a read-only index's database and vector store (without the index: a finalizer calls it)."""
+        metadata.close()
+        if vectors is not None:
+            vectors.close()
 
     def __enter__(self) -> "NewsIndex":
         return self

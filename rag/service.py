@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -36,7 +37,7 @@ from rag.retrieve import Retriever
 from rag.types import Document, Hit, SearchFilters
 
 
-RELEASE_AFTER_SECONDS = 300
+RELEASE_AFTER_SECONDS = 300  # a request still holding a replaced snapshot after this loses its reads
 EXTERNAL_CHECK_SECONDS = 5.0
 
 
@@ -267,8 +268,20 @@ class IndexService:
     def _refresh(self) -> None:
         self._loaded_mtime = self._manifest_mtime()  # before loading: a write during the load is seen next time
         old, self._snapshot = self._snapshot, self._load_snapshot()
-        # Requests in flight still read the old snapshot; release its read transaction (which holds
-        # back WAL checkpoints) and its store client (a Milvus connection) once they have surely finished.
-        timer = threading.Timer(RELEASE_AFTER_SECONDS, old.close)
-        timer.daemon = True
-        timer.start()
+        retire(old)
+
+
+def retire(snapshot: NewsIndex) -> None:
+    """Let a replaced snapshot go as soon as the last request reading it lets go.
+
+    Requests in flight hold their own reference to it. When the last one drops it, its read
+    transaction (which holds back WAL checkpoints) and its store client (a Milvus connection) are
+    closed and its vectors and BM25 freed. Keeping it for a fixed time instead made memory grow with
+    the write rate: a server taking an upload every few seconds held a hundred snapshots. A request
+    that holds one longer than RELEASE_AFTER_SECONDS (a stream left open) finds it closed.
+    """
+    # Runs once: when the snapshot is collected, or from the timer, whichever comes first.
+    close = weakref.finalize(snapshot, NewsIndex.close_parts, snapshot.metadata, snapshot.__dict__.get("vectors"))
+    timer = threading.Timer(RELEASE_AFTER_SECONDS, close)
+    timer.daemon = True
+    timer.start()

@@ -337,3 +337,62 @@ def test_a_single_large_file_is_checkpointed_between_batches(tmp_path, settings,
 
     IngestPipeline(index, progress=False).run([corpus])
     assert calls.count(False) == 3 and calls[-1] is True  # after each batch of the one file, then the final one
+
+
+def test_a_batch_planned_while_the_one_before_is_encoded_decides_as_if_it_were_stored(ingest, tmp_path, settings,
+                                                                                       open_index):
+    """Ingest overlaps batches: batch 3 is planned while batch 2 is still being encoded. A duplicate of
+    batch 2's text, a new version of its document and the text it replaced must come out as they
+    would one batch at a time."""
+    settings.store.commit_every_docs = 2
+    bridge = "The harbor bridge will close for repairs in March, officials said."
+    budget = "The school board approved a budget of 12 million dollars for the new year."
+    festival = "The autumn festival returns to the old market square with forty stalls."
+    report = ingest(write_jsonl(tmp_path / "news.jsonl", [
+        {"id": "a", "title": "Bridge", "text": bridge}, {"id": "b", "title": "Budget", "text": budget},  # batch 1
+        {"id": "c", "title": "Festival", "text": festival}, {"id": "b", "title": "Budget", "text": budget + " It passed."},
+        {"id": "d", "title": "Festival", "text": festival}, {"id": "e", "title": "Budget", "text": budget},  # batch 3
+        {"id": "f", "title": "Bridge", "text": bridge},
+    ]))
+    # d repeats c (in flight), e holds b's old text (gone once b's new version is written), f repeats a.
+    assert (report.added, report.replaced, report.duplicates) == (4, 1, 2)
+    index = open_index(writable=False)
+    assert sorted(row["doc_id"] for row in index.metadata.list_documents(limit=10)[0]) == ["a", "b", "c", "e"]
+    assert index.metadata.get_document("b")["text"].endswith("It passed.")
+    assert len(index.vectors.ids()) == index.metadata.counts()["chunks"]
+
+
+def test_the_next_batch_is_read_and_chunked_while_one_is_encoded(tmp_path, settings, open_index):
+    """The encoder never waits for the rest: batch 2 is planned (read, chunked) while batch 1 is still
+    being encoded, and the file is recorded only after its last batch is written (so a killed ingest
+    re-reads it)."""
+    import threading
+
+    from rag.ingest.pipeline import IngestPipeline
+
+    settings.store.commit_every_docs = 5
+    corpus = synthetic_corpus(tmp_path / "one-file.jsonl", 15)
+    index = open_index()
+    plans, writes, overlapped, recorded_after = [], [], [], []
+    second_plan = threading.Event()
+    plan, embed, write, record_file = index.plan, index.embed, index.write, index.metadata.record_file
+
+    def planning(*args, **kwargs):
+        plans.append(kwargs.get("pending"))
+        if len(plans) == 2:
+            second_plan.set()
+        return plan(*args, **kwargs)
+
+    def encoding(batch):
+        if not overlapped:  # the first batch's encoding waits for the second batch's planning
+            overlapped.append(second_plan.wait(timeout=30))
+        return embed(batch)
+
+    index.plan, index.embed = planning, encoding
+    index.write = lambda *args: (writes.append(1), write(*args))[1]
+    index.metadata.record_file = lambda *args: (recorded_after.append(len(writes)), record_file(*args))[1]
+    report = IngestPipeline(index, progress=False).run([corpus])
+    assert overlapped == [True]
+    assert [len(p) for p in plans] == [0, 1, 1]  # each planned against the batch still in flight
+    assert recorded_after == [3] and report.added == 15
+    assert index.metadata.counts()["documents"] == 15

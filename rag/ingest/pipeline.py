@@ -1,5 +1,10 @@
 """The ingestion run: files -> documents -> index, in committed batches, with progress and a report.
 
+The encoder is the slow part, so it never waits on the rest: while one batch is encoded (in a worker
+thread; the runtimes release the GIL), the next is read, parsed and chunked and the one before is
+written to SQLite and the vector store. A file is recorded as ingested only once its last batch is
+written, so a killed ingest still resumes where it stopped.
+
 An unchanged file (same bytes as when last ingested whole) is skipped without parsing; a changed
 file's documents are compared one by one, so only new or changed ones are embedded, and documents it
 no longer contains are removed. Bad files and records are reported and skipped; the rest goes in.
@@ -9,13 +14,15 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from rag.index import BatchResult, NewsIndex
+from rag.index import BatchPlan, BatchResult, NewsIndex
 from rag.ingest import FieldMap, iter_files, load_file, oversized, parse
 from rag.ingest.base import ReadItem
 from rag.types import Chunk, Document, IngestIssue
@@ -98,6 +105,15 @@ class IngestReport:
         )
 
 
+@dataclass
+class InFlight:
+    """A batch being encoded, and what must wait until it is written."""
+
+    plan: BatchPlan
+    vectors: Future
+    after_write: list[Callable[[], None]] = field(default_factory=list)
+
+
 class IngestPipeline:
     """Reads files into an index opened for writing."""
 
@@ -110,6 +126,7 @@ class IngestPipeline:
         self.batch_size = index.settings.store.commit_every_docs
         self.checkpoint_seconds = index.settings.store.checkpoint_seconds
         self._last_checkpoint = 0.0
+        self._in_flight: InFlight | None = None
 
     def run(self, paths: Iterable[str | Path]) -> IngestReport:
         """Ingest every file under `paths`; the index is checkpointed at the end."""
@@ -119,7 +136,9 @@ class IngestPipeline:
         started = self._last_checkpoint = time.perf_counter()
         bar = tqdm(unit="doc", desc=self.label, disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         try:
-            self._ingest_all(paths, report, bar, started)
+            with self._encoder():
+                self._ingest_all(paths, report, bar, started)
+                self._write_in_flight(report, bar, started)
         finally:
             bar.close()
             self.index.checkpoint()
@@ -134,15 +153,17 @@ class IngestPipeline:
         limit = self.index.settings.ingest.max_document_chars
         batch: list[Document] = []
         try:
-            for document in documents:
-                if len(document.text) > limit:
-                    report.issues.append(oversized(document, limit))
-                    continue
-                batch.append(document)
-                if len(batch) >= self.batch_size:
-                    self._commit(batch, report, None, started)
-                    batch = []
-            self._commit(batch, report, None, started)
+            with self._encoder():
+                for document in documents:
+                    if len(document.text) > limit:
+                        report.issues.append(oversized(document, limit))
+                        continue
+                    batch.append(document)
+                    if len(batch) >= self.batch_size:
+                        self._commit(batch, report, None, started)
+                        batch = []
+                self._commit(batch, report, None, started)
+                self._write_in_flight(report, None, started)
         finally:
             self.index.checkpoint()
             report.seconds = time.perf_counter() - started
@@ -198,30 +219,72 @@ class IngestPipeline:
         doc_ids += self._commit(batch, report, bar, started, prepared)
         # A file read with problems keeps no hash, so a re-run parses it again and re-reports them.
         clean = len(report.issues) == issues_before
-        with self.index.metadata.transaction():
-            self.index.metadata.record_file(key, sha256 if clean else "", doc_ids)
-        if previous:
-            removed = self._remove_stale(set(previous[1]) - set(doc_ids))
-            # A document that changed and got a new content-hash id still replaced its old version.
-            pairs = min(removed, report.added - added_before)
-            report.added, report.replaced, report.removed = (
-                report.added - pairs, report.replaced + pairs, report.removed + removed - pairs
-            )
+
+        def record() -> None:
+            with self.index.metadata.transaction():
+                self.index.metadata.record_file(key, sha256 if clean else "", doc_ids)
+
+        if not previous:  # recorded once its last batch is written; the next file is read meanwhile
+            self._after_write(record)
+            return
+        # A file ingested before may have dropped documents: remove them with every batch written, so
+        # the next file's batches are planned against what the index really holds.
+        self._write_in_flight(report, bar, started)
+        record()
+        removed = self._remove_stale(set(previous[1]) - set(doc_ids))
+        # A document that changed and got a new content-hash id still replaced its old version.
+        pairs = min(removed, report.added - added_before)
+        report.added, report.replaced, report.removed = (
+            report.added - pairs, report.replaced + pairs, report.removed + removed - pairs
+        )
+
+    # -- the overlapped batches ------------------------------------------------------------------
+    @contextmanager
+    def _encoder(self) -> Iterator[None]:
+        """One worker thread that encodes batches; a batch still in flight on the way out is dropped
+        (it was never committed: the next run embeds it again)."""
+        self._encoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-encode")
+        try:
+            yield
+        finally:
+            self._in_flight = None
+            self._encoding.shutdown(wait=True, cancel_futures=True)
 
     def _commit(self, batch: list[Document], report: IngestReport, bar, started: float, prepared: dict | None = None) -> list[str]:
+        """Plan a batch and start encoding it, then write the batch before it; its doc ids."""
         if not batch:
             return []
-        result = self.index.add_documents(batch, prepared)
+        earlier = [self._in_flight.plan] if self._in_flight else []
+        plan = self.index.plan(batch, prepared, pending=earlier)
+        vectors = self._encoding.submit(self.index.embed, plan)
+        self._write_in_flight(report, bar, started)
+        self._in_flight = InFlight(plan, vectors)
+        return plan.result.doc_ids
+
+    def _after_write(self, action: Callable[[], None]) -> None:
+        """Run `action` once the batch in flight is written (now, when there is none)."""
+        if self._in_flight is None:
+            action()
+        else:
+            self._in_flight.after_write.append(action)
+
+    def _write_in_flight(self, report: IngestReport, bar, started: float) -> None:
+        """Wait for the batch in flight to be encoded and write it."""
+        batch, self._in_flight = self._in_flight, None
+        if batch is None:
+            return
+        result = self.index.write(batch.plan, batch.vectors.result())
         report.add(result)
+        for action in batch.after_write:
+            action()
         # Checked per batch, not per file: one large file (a 19k-article .jsonl.gz) is a long ingest too.
         if time.perf_counter() - self._last_checkpoint > self.checkpoint_seconds:
             self.index.checkpoint(lexical=False)
             self._last_checkpoint = time.perf_counter()
         if bar is not None:
-            bar.update(len(batch))
+            bar.update(len(result.doc_ids))
             elapsed = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix_str(f"{report.chunks / elapsed:.1f} chunks/s", refresh=False)
-        return result.doc_ids
 
     def _remove_stale(self, gone: set[str]) -> int:
         """Delete documents a changed file no longer holds, unless another file still does."""
