@@ -151,6 +151,7 @@ class IndexService:
             with self._writer() as index:  # an empty index, so the UI/API can start before any ingest
                 index.create_empty()
         self._refresh_lock = threading.Lock()
+        self._retired: list[tuple[float, weakref.finalize]] = []  # replaced snapshots not yet collected
         self._checked_at = time.monotonic()
         self._loaded_mtime = self._manifest_mtime()
         self._snapshot = self._load_snapshot()
@@ -268,20 +269,22 @@ class IndexService:
     def _refresh(self) -> None:
         self._loaded_mtime = self._manifest_mtime()  # before loading: a write during the load is seen next time
         old, self._snapshot = self._snapshot, self._load_snapshot()
-        retire(old)
+        self._retire(old)
 
+    def _retire(self, snapshot: NewsIndex) -> None:
+        """Let a replaced snapshot go as soon as the last request reading it lets go.
 
-def retire(snapshot: NewsIndex) -> None:
-    """Let a replaced snapshot go as soon as the last request reading it lets go.
+        Requests in flight hold their own reference to it. When the last one drops it, its read
+        transaction (which holds back WAL checkpoints) and its store client (a Milvus connection) are
+        closed and its vectors and BM25 freed. Keeping it for a fixed time instead made memory grow
+        with the write rate: a server taking an upload every few seconds held a hundred snapshots.
+        One still held RELEASE_AFTER_SECONDS later (a stream left open) is closed at the next swap.
+        """
+        now = time.monotonic()
+        for deadline, close in self._retired:
+            if deadline < now:
+                close()  # a finalizer runs once: a no-op when the snapshot is already collected
+        self._retired = [(deadline, close) for deadline, close in self._retired if close.alive]
+        close = weakref.finalize(snapshot, NewsIndex.close_parts, snapshot.metadata, snapshot.__dict__.get("vectors"))
+        self._retired.append((now + RELEASE_AFTER_SECONDS, close))
 
-    Requests in flight hold their own reference to it. When the last one drops it, its read
-    transaction (which holds back WAL checkpoints) and its store client (a Milvus connection) are
-    closed and its vectors and BM25 freed. Keeping it for a fixed time instead made memory grow with
-    the write rate: a server taking an upload every few seconds held a hundred snapshots. A request
-    that holds one longer than RELEASE_AFTER_SECONDS (a stream left open) finds it closed.
-    """
-    # Runs once: when the snapshot is collected, or from the timer, whichever comes first.
-    close = weakref.finalize(snapshot, NewsIndex.close_parts, snapshot.metadata, snapshot.__dict__.get("vectors"))
-    timer = threading.Timer(RELEASE_AFTER_SECONDS, close)
-    timer.daemon = True
-    timer.start()

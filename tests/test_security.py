@@ -350,7 +350,7 @@ def test_a_query_waits_for_one_model_batch_of_an_ingest_not_all_of_it(embedder):
     assert vector.shape == (embedder.dimension,) and query_done_during_ingest
 
 
-def test_replaced_snapshots_are_freed_when_their_last_reader_lets_go(tmp_path, embedder):
+def test_replaced_snapshots_are_freed_when_their_last_reader_lets_go(tmp_path, embedder, monkeypatch):
     """Memory under writes: each upload or delete swaps in a new snapshot. The old one must go as soon
     as no request reads it (it was kept 5 minutes: RSS climbed ~19 MB/s under a write every second),
     and not before: a request holding it keeps searching it."""
@@ -383,6 +383,13 @@ def test_replaced_snapshots_are_freed_when_their_last_reader_lets_go(tmp_path, e
     assert reference() is None
     with pytest.raises(sqlite3.ProgrammingError):  # its read transaction is closed, WAL checkpoints go on
         metadata.counts()
+    # A snapshot held past RELEASE_AFTER_SECONDS (a stream left open) is closed at the next swap.
+    stuck = service.index
+    monkeypatch.setattr("rag.service.RELEASE_AFTER_SECONDS", 0.0)
+    service.add_documents([Document(doc_id="w9", title="Write 9", text="Town 9 reported 9 floods. " * 20)])
+    service.delete(["w9"])
+    with pytest.raises(sqlite3.ProgrammingError):
+        stuck.metadata.counts()
 
 
 def test_one_embedder_is_safe_to_share_between_threads(embedder):
