@@ -201,6 +201,8 @@ class IngestPipeline:
                       report: IngestReport, bar, started: float) -> None:
         """Commit one file's documents in batches, record the file, and drop what it no longer holds."""
         previous = self.index.metadata.file_record(key)
+        if previous:  # its counts below are this file's alone: the last file's batch is written first
+            self._write_in_flight(report, bar, started)
         doc_ids: list[str] = []
         issues_before, added_before = len(report.issues), report.added
         batch: list[Document] = []
