@@ -336,7 +336,8 @@ class NewsIndex:
 
     @staticmethod
     def close_parts(metadata: MetadataStore, vectors: VectorStore | None) -> None:
-        """Close a read-only index's database and vector store (without the index: a finalizer calls it)."""
+        """Close an index's database and vector store, given as parts so that a finalizer can call it
+        without keeping the index alive (rag.service retires replaced snapshots this way)."""
         metadata.close()
         if vectors is not None:
             vectors.close()

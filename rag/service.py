@@ -287,4 +287,3 @@ class IndexService:
         self._retired = [(deadline, close) for deadline, close in self._retired if close.alive]
         close = weakref.finalize(snapshot, NewsIndex.close_parts, snapshot.metadata, snapshot.__dict__.get("vectors"))
         self._retired.append((now + RELEASE_AFTER_SECONDS, close))
-

@@ -126,6 +126,7 @@ class IngestPipeline:
         self.batch_size = index.settings.store.commit_every_docs
         self.checkpoint_seconds = index.settings.store.checkpoint_seconds
         self._last_checkpoint = 0.0
+        self._encoding: ThreadPoolExecutor | None = None  # the worker thread of one run (_encoder)
         self._in_flight: InFlight | None = None
 
     def run(self, paths: Iterable[str | Path]) -> IngestReport:
