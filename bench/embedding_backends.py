@@ -31,7 +31,7 @@ BACKENDS = [("torch", "none"), ("openvino", "none"), ("onnx", "none"), ("onnx", 
 
 
 def chunk_texts(n: int, embedder: Embedder) -> list[str]:
-    chunker = Chunker(fits=embedder.fits)
+    chunker = Chunker(span_fits=embedder.span_fits)
     texts: list[str] = []
     for row in first_articles(n):  # far more articles than needed; stop at n chunks
         document = document_from_record(row, FieldMap(), origin="bench")

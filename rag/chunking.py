@@ -20,6 +20,7 @@ from rag.tokens import count_tokens
 from rag.types import Chunk, Document
 
 Span = tuple[int, int]
+Within = Callable[[int, int], "int | None"]  # a span's token count if it satisfies both bounds, else None
 
 
 @dataclass
@@ -32,8 +33,14 @@ class Unit:
     section: int = 0  # layout lines (dividers) between paragraphs start a new section
 
 
+# The embedder's length check for the spans of one text: span_fits(text, prefix)(start, end) says
+# whether prefix + text[start:end] embeds without truncation (Embedder.span_fits measures the text once).
+SpanFits = Callable[[str, str], Callable[[int, int], bool]]
+
+
 class Chunker:
-    """Splits a Document into Chunks; `fits(embedding_text)` is the embedder's length check."""
+    """Splits a Document into Chunks within `max_tokens` and the embedder's own length check: `fits`
+    (embedding text -> bool), or `span_fits`, the same check asked of spans of one text."""
 
     def __init__(
         self,
@@ -41,27 +48,37 @@ class Chunker:
         min_tokens: int = 40,
         fits: Callable[[str], bool] | None = None,
         embed_title: bool = True,
+        span_fits: SpanFits | None = None,
     ):
         self.max_tokens = max_tokens
         self.min_tokens = min_tokens
-        self.fits = fits or (lambda text: True)
+        fits = fits or (lambda text: True)
+        self.span_fits = span_fits or (lambda text, prefix: lambda start, end: fits(prefix + text[start:end]))
         self.embed_title = embed_title
 
     def run(self, document: Document) -> list[Chunk]:
         """The chunks of one document, in order."""
         text = document.text
+        prefix = self.embedding_text(document.title, "")
+        fits = self.span_fits(text, prefix)
+
+        def within(start: int, end: int) -> int | None:
+            """Token count of the span if it satisfies both bounds, else None."""
+            tokens = count_tokens(text[start:end])
+            return tokens if tokens <= self.max_tokens and fits(start, end) else None
+
         units: list[Unit] = []
         section = 0
         for start, end in paragraph_spans(text):
             if is_layout(text[start:end]):
                 section += 1
                 continue
-            tokens = count_tokens(text[start:end])
-            if tokens <= self.max_tokens and self._fits(document, text[start:end]):
+            tokens = within(start, end)
+            if tokens is not None:
                 units.append(Unit(start, end, tokens, section))
             else:
-                units.extend(Unit(u.start, u.end, u.tokens, section) for u in self._split_long(document, start, end))
-        units = self._merge_short(document, units)
+                units.extend(Unit(u.start, u.end, u.tokens, section) for u in self._split_long(text, within, start, end))
+        units = self._merge_short(units, within)
         return [
             Chunk(
                 chunk_id=f"{document.doc_id}#{ordinal}",
@@ -83,40 +100,31 @@ class Chunker:
         """What the embedder and BM25 see for a chunk: the title gives a paragraph its topic."""
         return f"{title}\n{text}" if self.embed_title and title else text
 
-    def _fits(self, document: Document, text: str) -> bool:
-        return self.fits(self.embedding_text(document.title, text))
-
-    def _within(self, document: Document, start: int, end: int) -> int | None:
-        """Token count of the span if it satisfies both bounds, else None."""
-        piece = document.text[start:end]
-        tokens = count_tokens(piece)
-        return tokens if tokens <= self.max_tokens and self._fits(document, piece) else None
-
-    def _split_long(self, document: Document, start: int, end: int) -> list[Unit]:
+    def _split_long(self, text: str, within: Within, start: int, end: int) -> list[Unit]:
         """Pack the sentences of an over-long paragraph into units within the bounds."""
         units: list[Unit] = []
         current: Unit | None = None
-        for s_start, s_end in sentence_spans(document.text, start, end):
+        for s_start, s_end in sentence_spans(text, start, end):
             if current is not None:
-                tokens = self._within(document, current.start, s_end)
+                tokens = within(current.start, s_end)
                 if tokens is not None:
                     current = Unit(current.start, s_end, tokens)
                     continue
                 units.append(current)
-            tokens = self._within(document, s_start, s_end)
+            tokens = within(s_start, s_end)
             if tokens is not None:
                 current = Unit(s_start, s_end, tokens)
             else:
-                words = self._split_words(document, s_start, s_end)
+                words = self._split_words(text, within, s_start, s_end)
                 units.extend(words[:-1])
                 current = words[-1]
         if current is not None:
             units.append(current)
         return units
 
-    def _split_words(self, document: Document, start: int, end: int) -> list[Unit]:
+    def _split_words(self, text: str, within: Within, start: int, end: int) -> list[Unit]:
         """Cut a run-on sentence at word boundaries, each piece as long as the bounds allow."""
-        words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", document.text[start:end])]
+        words = [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", text[start:end])]
         units: list[Unit] = []
         i = 0
         while i < len(words):
@@ -124,34 +132,34 @@ class Chunker:
             lo, hi, best = i, len(words) - 1, None
             while lo <= hi:
                 mid = (lo + hi) // 2
-                tokens = self._within(document, words[i][0], words[mid][1])
+                tokens = within(words[i][0], words[mid][1])
                 if tokens is not None:
                     best, lo = (mid, tokens), mid + 1
                 else:
                     hi = mid - 1
             if best is None:  # a single "word" over the bound (e.g. a huge URL): cut it by characters
-                units.extend(self._split_chars(document, *words[i]))
+                units.extend(self._split_chars(text, *words[i]))
                 i += 1
                 continue
             units.append(Unit(words[i][0], words[best[0]][1], best[1]))
             i = best[0] + 1
         return units
 
-    def _split_chars(self, document: Document, start: int, end: int) -> list[Unit]:
+    def _split_chars(self, text: str, start: int, end: int) -> list[Unit]:
         """Last resort for a token-dense string without spaces."""
         units, step = [], max(8, self.max_tokens)
         for s in range(start, end, step):
             e = min(end, s + step)
-            units.append(Unit(s, e, count_tokens(document.text[s:e])))
+            units.append(Unit(s, e, count_tokens(text[s:e])))
         return units
 
-    def _merge_short(self, document: Document, units: list[Unit]) -> list[Unit]:
+    def _merge_short(self, units: list[Unit], within: Within) -> list[Unit]:
         """Join each short unit with its neighbour while the result stays within the bounds."""
         merged: list[Unit] = []
         for unit in units:
             if merged and merged[-1].section == unit.section and (
                     merged[-1].tokens < self.min_tokens or unit.tokens < self.min_tokens):
-                tokens = self._within(document, merged[-1].start, unit.end)
+                tokens = within(merged[-1].start, unit.end)
                 if tokens is not None:
                     merged[-1] = Unit(merged[-1].start, unit.end, tokens, unit.section)
                     continue

@@ -7,6 +7,7 @@ Hugging Face cache) can be configured; hub downloads stay off unless `HF_HUB_OFF
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import importlib.util
@@ -16,7 +17,7 @@ import threading
 import time
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -68,6 +69,16 @@ EMBEDDERS.register(Spec("onnx", "rag.embedding_onnx:load_onnx",
                         "ONNX Runtime on a file exported once from the model's weights (fp32 or int8)",
                         available=lambda _: importlib.util.find_spec("onnxruntime") is not None,
                         requires='onnxruntime (pip install -e ".[onnx]")'))
+
+
+def words_tokenized_alone(backend) -> bool:
+    """Whether a fast tokenizer splits text into words at whitespace and punctuation and tokenizes each
+    word on its own (BERT's pre-tokenizer and WordPiece), so that token counts add up over words."""
+    import json
+
+    spec = json.loads(backend.to_str())
+    return ((spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+            and (spec.get("model") or {}).get("type") == "WordPiece")
 
 
 class Embedder:
@@ -143,29 +154,71 @@ class Embedder:
     def _measuring(self) -> tuple:
         """A tokenizer of its own, with its own lock, for `fits`: an ingest chunks the next batch while
         this one is encoded, and waiting for the encoder's lock would undo that overlap. For a fast
-        tokenizer it is the bare Rust tokenizer without truncation or padding: chunking asks `fits`
-        ~80 times per article, and the transformers wrapper around it took 60% of the time outside
-        the encoder."""
+        tokenizer it is the bare Rust tokenizer without truncation or padding (the transformers
+        wrapper around it took 60% of the time outside the encoder). Returns (count, lock, bare): bare
+        is that Rust tokenizer when its counts add up over words (see `span_fits`), else None."""
         with self._lock:
             tokenizer = self.model.tokenizer
             backend = getattr(tokenizer, "backend_tokenizer", None)
             if backend is None:  # a slow (Python) tokenizer: a private copy of it
                 copied = copy.deepcopy(tokenizer)
                 count = lambda text: len(copied(text, add_special_tokens=True, truncation=False)["input_ids"])  # noqa: E731
-            else:
-                from tokenizers import Tokenizer
+                return count, threading.Lock(), None
+            from tokenizers import Tokenizer
 
-                bare = Tokenizer.from_str(backend.to_str())
-                bare.no_truncation()
-                bare.no_padding()
-                count = lambda text: len(bare.encode(text, add_special_tokens=True))  # noqa: E731
-            return count, threading.Lock()
+            bare = Tokenizer.from_str(backend.to_str())
+            bare.no_truncation()
+            bare.no_padding()
+            count = lambda text: len(bare.encode(text, add_special_tokens=True))  # noqa: E731
+            return count, threading.Lock(), bare if words_tokenized_alone(backend) else None
 
     def fits(self, text: str) -> bool:
         """Whether `text` embeds without truncation."""
-        count, lock = self._measuring
+        count, lock, _ = self._measuring
         with lock:
             return count(text) <= self.max_tokens
+
+    def span_fits(self, text: str, prefix: str = "") -> Callable[[int, int], bool]:
+        """`fits` for many spans of one text: check(start, end) == fits(prefix + text[start:end])."""
+        tokens = self.span_tokens(text, prefix)
+        return lambda start, end: tokens(start, end) <= self.max_tokens
+
+    def span_tokens(self, text: str, prefix: str = "") -> Callable[[int, int], int]:
+        """count(start, end): the model's tokens in prefix + text[start:end], special tokens included.
+
+        Chunking asks this ~80 times per article (every candidate span), which was most of an ingest's
+        time outside the encoder. With a WordPiece tokenizer behind BERT's pre-tokenizer (the default
+        model's) every word is tokenized on its own, so a span's count is the number of the text's
+        tokens inside it: the text is tokenized once and each span counted by bisecting its offsets.
+        A span whose edge cuts a word (its tokens would differ) is measured directly, and so is
+        every span for any other tokenizer.
+        """
+        count, lock, bare = self._measuring
+
+        def direct(start: int, end: int) -> int:
+            with lock:
+                return count(prefix + text[start:end])
+
+        if bare is None:
+            return direct
+        with lock:
+            encoding = bare.encode(text, add_special_tokens=False)
+            fixed = count(prefix)  # the special tokens and the prefix's own words
+        starts = [start for start, _ in encoding.offsets]
+        ends = [end for _, end in encoding.offsets]
+        words = encoding.word_ids
+
+        def splits_word(i: int) -> bool:  # tokens i - 1 and i are pieces of one word
+            return 0 < i < len(words) and words[i] is not None and words[i - 1] == words[i]
+
+        def tokens(start: int, end: int) -> int:
+            first, last = bisect.bisect_left(starts, start), bisect.bisect_left(starts, end)
+            if ((first > 0 and ends[first - 1] > start) or (last > first and ends[last - 1] > end)
+                    or splits_word(first) or splits_word(last)):
+                return direct(start, end)
+            return fixed + last - first
+
+        return tokens
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text.

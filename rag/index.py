@@ -119,7 +119,7 @@ class NewsIndex:
         return Chunker(
             max_tokens=recorded.get("max_tokens", chunking.max_tokens),
             min_tokens=recorded.get("min_tokens", chunking.min_tokens),
-            fits=self.embedder.fits,
+            span_fits=self.embedder.span_fits,
             embed_title=recorded.get("embed_title", self.settings.embedding.embed_title),
         )
 

@@ -85,3 +85,34 @@ def test_the_manifest_records_the_runtime_and_other_runtimes_search_the_index(tm
             top = Retriever(index).run("How many doses of Sputnik V were delivered?", k=1)[0]
             assert "220,000" in top.text
             assert index.stats()["embedding_runtime"]["backend"] == "torch"  # what it was built with
+
+
+def test_span_counts_equal_the_tokenizers_own_counts(embedder):
+    """Chunking counts a span's tokens from one tokenization of the whole text: the counts must be the
+    tokenizer's own, for spans at sentence and word edges, spans cutting a word, and odd text."""
+    import random
+
+    from rag.chunking import sentence_spans
+
+    text = next(SEEDS.glob("*.txt")).read_text() + (
+        "\n\nCafé naïve résumé: ½ of 3+3=6, $3.3bn, e-mail x@y.org, “quotes”, don't, 東京都 and İstanbul."
+        "\n\nunbelievably-long-hyphenated-word-tokenizedintopieces\tand\u00a0nbsp\u200bzero-width.")
+    prefix = "A headline\n"
+    count, _, bare = embedder._measuring
+    assert bare is not None  # the packaged model's WordPiece takes the counting path, not the fallback
+    tokens = embedder.span_tokens(text, prefix)
+    edges = sorted({0, len(text)} | {b for span in sentence_spans(text, 0, len(text)) for b in span})
+    rng = random.Random(7)
+    spans = [tuple(sorted(rng.sample(edges, 2))) for _ in range(300)]
+    spans += [(a, min(len(text), a + rng.randrange(1, 600))) for a in rng.sample(range(len(text)), 300)]
+    assert all(tokens(a, b) == count(prefix + text[a:b]) for a, b in spans)
+    fits = embedder.span_fits(text, prefix)
+    assert all(fits(a, b) == embedder.fits(prefix + text[a:b]) for a, b in spans)
+    # Another tokenizer (not BERT's pre-tokenizer and WordPiece) is measured span by span.
+    from rag.embedding import words_tokenized_alone
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    other = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    other.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert words_tokenized_alone(embedder.model.tokenizer.backend_tokenizer)
+    assert not words_tokenized_alone(other)

@@ -80,7 +80,7 @@ class ChunkAndEmbed:
 
         embedding = dataclasses.replace(settings.embedding, threads=settings.distributed.cpus_per_worker)
         self.embedder = Embedder(embedding)
-        self.chunker = Chunker(fits=self.embedder.fits, **chunking)
+        self.chunker = Chunker(span_fits=self.embedder.span_fits, **chunking)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         """Add `chunks` (JSON) and `vectors` (float32 bytes) to each document row."""
