@@ -24,8 +24,9 @@ from __future__ import annotations
 import re
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Iterable, Iterator, Union
+from typing import Callable, Iterable, Iterator
 
 from rag.answerability import AnswerabilityGate, Decision
 from rag.compose import AnswerComposer, Candidate
@@ -60,18 +61,24 @@ FIGURE_KINDS = {"number", "money", "percent", "measure", "date"}
 RELEVANCE_RATIO = 0.75
 
 
-# What an answer stream yields: pieces of the unverified draft (str) as the model writes them, then
-# one verified Answer, last.
-AnswerEvent = Union[str, Answer]
+@dataclass(frozen=True)
+class Draft:
+    """A piece of the unverified draft, as the model writes it (cleaned of scaffolding and junk)."""
+
+    text: str
+
+
+# What an answer stream yields: Draft pieces as the model writes them, then one verified Answer, last.
+AnswerEvent = Draft | Answer
 
 
 def collect(events: Iterable[AnswerEvent], on_draft: Callable[[str], None] | None = None) -> Answer:
-    """The verified Answer at the end of an answer stream, handing each draft piece to `on_draft`."""
+    """The verified Answer at the end of an answer stream, handing each draft piece's text to `on_draft`."""
     for event in events:
         if isinstance(event, Answer):
             return event
         if on_draft is not None:
-            on_draft(event)
+            on_draft(event.text)
     raise RuntimeError("the answer stream ended without an answer")  # pragma: no cover
 
 
@@ -102,7 +109,7 @@ class Answerer:
         favour_recent: bool = False,
         as_of: str | date | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Yield the draft's text pieces as generated (cleaned), then the verified Answer.
+        """Yield the draft's pieces as generated (cleaned), then the verified Answer.
 
         `as_of` (default today) is the day the question is asked on: nothing dated later is used, and
         "this week" or "in March" are read from it.
@@ -135,7 +142,7 @@ class Answerer:
         if conflict is not None:  # two articles give different values for what is asked: say so, cite both
             timings["first_token_ms"] = _ms(started)
             answer = self._disagreement(conflict, asks, question, standalone, hits, timings, started)
-            yield answer.answer
+            yield Draft(answer.answer)
             answer.relevance, answer.decision = evidence.best_relevance, decision
             yield answer
             return
@@ -147,7 +154,7 @@ class Answerer:
                 yield self._refusal(question, standalone, hits, timings, started, evidence.best_relevance, decision)
                 return
             timings["first_token_ms"] = _ms(started)
-            yield " ".join(text for _, text in quotes)
+            yield Draft(" ".join(text for _, text in quotes))
             answer = self._quote_answer(question, standalone, quotes, hits, timings, started, "")
             answer.relevance, answer.decision = evidence.best_relevance, decision
             yield answer
@@ -161,10 +168,10 @@ class Answerer:
                 if shown := cleaner.feed(piece):
                     if timings["first_token_ms"] is None:
                         timings["first_token_ms"] = _ms(started)
-                    yield shown
+                    yield Draft(shown)
         if rest := cleaner.finish():
             timings["first_token_ms"] = timings["first_token_ms"] or _ms(started)
-            yield rest
+            yield Draft(rest)
         draft = clean_draft(cleaner.raw)
         timings["generate_ms"] = _ms(generating)
 

@@ -211,7 +211,7 @@ def cmd_search(args, settings: Settings) -> int:
 
 def _search_prompt(retriever: Retriever, args, filters: SearchFilters) -> int:
     """Interactive search: one query per line until EOF or `quit`."""
-    counts = retriever.index.metadata.counts()
+    counts = retriever.index.counts()
     print(f"Searching {counts['documents']} documents ({counts['chunks']} passages) in {retriever.index.directory}/."
           " Type a question, or 'quit'.")
     retriever.index.embedder.model  # load before the first question, not during it
@@ -279,7 +279,7 @@ def _answer(answerer, question: str, history: list[dict], args, filters: SearchF
 
 def _chat(answerer, args, filters: SearchFilters) -> int:
     """Interactive multi-turn chat: follow-up questions use the conversation."""
-    counts = answerer.index.metadata.counts()
+    counts = answerer.index.counts()
     print(f"Ask about {counts['documents']} documents in {answerer.index.directory}/ "
           f"({answerer.generator.backend}: {answerer.generator.model}). Type 'quit' to leave.")
     history: list[dict] = []
@@ -315,7 +315,7 @@ def cmd_delete(args, settings: Settings) -> int:
     if not args.doc_ids and not args.source:
         raise QueryError("give DOC_ID... or --source NAME")
     with NewsIndex(settings, writable=True) as index:
-        wanted = list(args.doc_ids) + (index.metadata.doc_ids_for_source(args.source) if args.source else [])
+        wanted = list(args.doc_ids) + (index.doc_ids_for_source(args.source) if args.source else [])
         deleted = index.delete_documents(wanted)
     unknown = sorted(set(args.doc_ids) - set(deleted))
     for doc_id in unknown:

@@ -367,6 +367,14 @@ class NewsIndex:
         write_manifest(self.directory, self.manifest, self.metadata.counts(), kind)
 
     # -- reading ------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Documents, chunks and files."""
+        return self.metadata.counts()
+
+    def doc_ids_for_source(self, source: str) -> list[str]:
+        """The ids of the documents from one source (case-insensitive)."""
+        return self.metadata.doc_ids_for_source(source)
+
     def stats(self) -> dict:
         """Counts, model, index type and size on disk."""
         size = sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())

@@ -124,7 +124,7 @@ class DocumentCatalog:
 
     def counts(self) -> dict[str, int]:
         """Documents, chunks and files."""
-        return self._service.index.metadata.counts()
+        return self._service.index.counts()
 
     def sources(self) -> list[str]:
         """The most frequent sources, most frequent first."""

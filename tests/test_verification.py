@@ -170,7 +170,7 @@ def test_a_wrong_number_inside_a_code_is_never_cited(forum, settings):
 def test_a_garbage_prefixed_terse_answer_is_cleaned_and_verified(forum, settings):
     answerer = scripted(forum, settings, "* * * Х Х Х The answer is: more than 40 [2]")
     pieces = list(answerer.stream("How many regions have signed partnership agreements?"))
-    answer, streamed = pieces[-1], "".join(pieces[:-1])
+    answer, streamed = pieces[-1], "".join(piece.text for piece in pieces[:-1])
     assert "Х" not in streamed and "*" not in streamed and "answer" not in streamed.lower()
     assert answer.answer == "More than 40 [1]" and "More than 40 regions" in answer.citations[0].quote
     check_quotes(answer, forum)

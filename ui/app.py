@@ -72,7 +72,7 @@ def build_app(service: IndexService) -> gr.Blocks:
                 if isinstance(item, Answer):
                     answer = item
                 else:
-                    draft += item
+                    draft += item.text
                     chat[-1] = {"role": "assistant", "content": draft_markdown(draft)}
                     yield "", chat, history, gr.skip()
         except RagError as exc:

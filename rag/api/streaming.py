@@ -27,7 +27,7 @@ def ask_events(first: AnswerEvent, events: Iterator[AnswerEvent]) -> Iterator[st
             if isinstance(event, Answer):
                 yield sse(event.to_json(), "answer")
             else:
-                yield sse({"text": event}, "token")
+                yield sse({"text": event.text}, "token")
     except RagError as exc:
         yield sse({"error": {"type": exc.api_type, "message": str(exc)}}, "error")
 

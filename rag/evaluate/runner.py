@@ -45,7 +45,7 @@ def build_index(evalset: EvalSet, settings: Settings, embedder: Embedder, option
     if options.index:
         settings.index_dir = Path(options.index)
         index = NewsIndex(settings, embedder=embedder)
-        return index, {"index": str(options.index), "documents": index.metadata.counts()["documents"], "build_seconds": 0.0}
+        return index, {"index": str(options.index), "documents": index.counts()["documents"], "build_seconds": 0.0}
     folder = Path(tempfile.mkdtemp(prefix=f"eval-{evalset.name}-", dir=options.work_dir))
     settings.index_dir = folder / "index"
     started = time.perf_counter()
