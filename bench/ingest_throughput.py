@@ -1,6 +1,6 @@
 """Ingestion throughput on RealTime QA articles, against bare SentenceTransformer.encode of the same chunks.
 
-    python bench/ingest_throughput.py [--articles 600] [--rounds 4] [--batch-size 32]
+    python bench/ingest_throughput.py [--articles 600] [--rounds 4] [--batch-size 32] [--backend B] [--out NAME]
 
 The pipeline (read gzip JSONL -> chunk -> embed -> SQLite + FAISS + BM25 on disk) runs with the model
 already loaded. The articles are split into rounds; in each round the very same chunk texts are
@@ -34,10 +34,14 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--backend", help="embedding.backend (default: the product's default)")
+    parser.add_argument("--out", default="ingest_throughput", help="results file name (bench/results/NAME.json)")
     args = parser.parse_args()
 
     settings = Settings.load(env={})
     settings.embedding.batch_size = args.batch_size
+    if args.backend:
+        settings.embedding.backend = args.backend
     embedder = Embedder(settings.embedding)
     embedder.model  # load outside the timed region, as for the bare run
     embedder.encode(["warm up the kernels"])
@@ -93,7 +97,7 @@ def main() -> None:
         "round_ratio_min_max": [min(r["ratio"] for r in rounds), max(r["ratio"] for r in rounds)],
         "target_ratio": 0.95,
     }
-    record("ingest_throughput", figures)
+    record(args.out, figures)
 
 
 def bare_texts(corpus: Path, settings: Settings, embedder: Embedder) -> list[str]:
