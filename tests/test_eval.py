@@ -247,3 +247,28 @@ def test_qags_and_clapnq_from_the_shared_data(tmp_path):
     assert qags["summaries"] == 8 and qags["summary_spearman"] is not None and qags["sentences"] > 8
     clapnq = datasets["clapnq"]["metrics"]
     assert clapnq["questions"] == 8 and clapnq["refusal"]["count"] == 8 and clapnq["errors"] == 0
+
+
+def test_multiple_choice_picks_the_choice_the_passages_state(embedder):
+    """The fitted scorer over real checker features: the choice a sentence states wins over choices
+    named only in part or only in an old article, and a question no passage answers scores zeros."""
+    from rag.evaluate.choices import CHOICE_FEATURES, choice_features, pick
+    from rag.grounding import GroundingChecker
+    from rag.types import Hit
+
+    def hit(rank, text, date):
+        return Hit(rank, f"d{rank}#0", f"d{rank}", "Harbour news", date, "Wire", "", text, 0, len(text), 1.0 / rank)
+
+    hits = [hit(1, "The new harbour bridge was opened in Riga on Friday by the mayor.", "2022-01-07"),
+            hit(2, "Crowds gathered in Riga to watch the bridge open.", "2022-01-08"),
+            hit(3, "Porto opened a harbour bridge in 2019, and Gdansk plans one.", "2019-05-01")]
+    checker = GroundingChecker(embedder)
+    question, choices = "Which city opened a new harbour bridge this week?", ["Oslo", "Riga", "Porto", "Gdansk"]
+    features = choice_features(question, choices, hits, checker, as_of="2022-01-08")
+    column = dict(zip(CHOICE_FEATURES, features.T))
+    assert list(column["stated"]) == [0.0, 1.0, 1.0, 1.0]
+    assert column["stated_share"][1] > column["stated_share"][2]  # two passages state Riga, one Porto
+    assert column["stated_recency"][1] > column["stated_recency"][2] > 0  # this week, against 2019
+    assert pick(features)[0] == 1
+    empty = choice_features(question, choices, [], checker, as_of="2022-01-08")
+    assert empty.shape == (4, len(CHOICE_FEATURES)) and not empty.any() and pick(empty)[0] == 0

@@ -19,6 +19,7 @@ from rag.answer import Answerer
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.evaluate import metrics as mx
+from rag.evaluate.choices import choice_features, pick
 from rag.evaluate.datasets import EvalItem, EvalSet, QagsSummary
 from rag.evaluate.judges import Judge
 from rag.generate import load_generator
@@ -145,25 +146,10 @@ def score_question(item: EvalItem, retriever: Retriever, answerer: Answerer, che
 
 
 def multiple_choice(item: EvalItem, hits, checker: GroundingChecker) -> dict:
-    """Pick the choice best supported by the retrieved passages.
-
-    Each choice is checked as a claim answering the question, exactly as an answer would be: its
-    names, numbers and dates must be in a sentence (the grounding checker's facts check), scored by
-    the checker's best support over the single sentences of the top-10 passages, plus a bonus when
-    all the choice's words occur in one sentence. Ties go to the first choice.
-    """
-    sources = checker.source_sentences(hits, pairs=False)
-    if not sources:
-        return {"mc_scores": [0.0] * len(item.choices), "mc_choice": 0, "mc_correct": float(item.answer_index == 0)}
-    support = np.array([float(checker.probability(rows).max()) if len(rows) else 0.0
-                        for rows, _ in checker.support(list(item.choices), sources, question=item.question)])
-    source_words = [set(mx.normalize_answer(s.text).split()) for s in sources]
-    bonus = []
-    for choice in item.choices:
-        words = set(mx.normalize_answer(choice).split())
-        bonus.append(0.5 if words and any(words <= sentence for sentence in source_words) else 0.0)
-    scores = support + np.asarray(bonus)
-    choice = int(np.argmax(scores))
+    """Pick the choice the retrieved passages state best (rag.evaluate.choices: the grounding checker's
+    support for it as an answer, and where, how often and how recently a sentence states it)."""
+    features = choice_features(item.question, item.choices, hits, checker, item.as_of)
+    choice, scores = pick(features)
     return {"mc_scores": [round(float(s), 4) for s in scores], "mc_choice": choice,
             "mc_correct": float(choice == item.answer_index)}
 
