@@ -405,15 +405,17 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(api):
 
 
 def test_a_backend_failing_mid_stream_ends_the_sse_with_an_error_event():
+    from rag.answer import Draft
     from rag.api.streaming import ask_events
     from rag.llm.base import LLMError
 
     def pieces():
-        yield " more"
+        yield Draft(" more")
         raise LLMError("the endpoint closed the stream")
 
-    events = list(ask_events("The", pieces()))
+    events = list(ask_events(Draft("The"), pieces()))
     assert events[0].startswith("event: token") and events[1].startswith("event: token")
+    assert json.loads(events[1].split("data: ", 1)[1]) == {"text": " more"}
     assert events[-1].startswith("event: error\n")
     assert json.loads(events[-1].split("data: ", 1)[1]) == {
         "error": {"type": "llm_unavailable", "message": "the endpoint closed the stream"}}
