@@ -2,8 +2,9 @@
 
     python bench/embedding_backends.py [--chunks 2000] [--queries 400]
 
-For each of torch fp32, openvino (bf16 where the CPU has it), onnx fp32 and onnx int8 on the same RealTime QA chunks (chunked as the index
-chunks them) and questions:
+For each of torch fp32; openvino (bf16 where the CPU has it, and f32 as on a CPU without bf16), each
+with its weights as they are and compressed to int8 by NNCF; onnx fp32 and onnx int8, on the same
+RealTime QA chunks (chunked as the index chunks them) and questions:
 - drift: cosine of each chunk vector to torch's (mean, min);
 - neighbours: overlap of each question's top-10 chunks with torch's (mean over the questions);
 - speed: chunks/s encoding every chunk (batches of embedding.batch_size), and one query's encode
@@ -27,7 +28,14 @@ from rag.embedding import Embedder
 from rag.ingest.base import document_from_record
 from rag.ingest import FieldMap
 
-BACKENDS = [("torch", "none"), ("openvino", "none"), ("onnx", "none"), ("onnx", "int8")]
+# (backend, quantize, precision); openvino's "auto" is bf16 where the CPU computes it natively.
+BACKENDS = [("torch", "none", "auto"), ("openvino", "none", "auto"), ("openvino", "int8", "auto"),
+            ("openvino", "none", "f32"), ("openvino", "int8", "f32"), ("onnx", "none", "auto"), ("onnx", "int8", "auto")]
+TORCH = ("torch", "none", "auto")
+
+
+def name(key: tuple[str, str, str]) -> str:
+    return "/".join(key if key[2] != "auto" else key[:2])
 
 
 def chunk_texts(n: int, embedder: Embedder) -> list[str]:
@@ -77,12 +85,12 @@ def main() -> None:
 
     settings = Settings.load(env={})
     embedders = {}
-    for backend, quantize in BACKENDS:
+    for key in BACKENDS:
         config = settings.copy().embedding
-        config.backend, config.quantize = backend, quantize
-        embedders[(backend, quantize)] = Embedder(config)
-        embedders[(backend, quantize)].encode(["warm up"])
-    reference = embedders[("torch", "none")]
+        config.backend, config.quantize, config.precision = key
+        embedders[key] = Embedder(config)
+        embedders[key].encode(["warm up"])
+    reference = embedders[TORCH]
     texts = chunk_texts(args.chunks, reference)
     questions = [q["question_sentence"] for q in load_questions(args.queries)]
     tokens = sum(len(reference.model.tokenizer(t, truncation=True, max_length=reference.max_tokens)["input_ids"])
@@ -102,26 +110,27 @@ def main() -> None:
             query_ms[key] += timings
             query_vectors[key] = embedder.encode(questions)
 
-    truth_top = np.argsort(-(query_vectors[("torch", "none")] @ vectors[("torch", "none")].T), axis=1)[:, :10]
+    truth_top = np.argsort(-(query_vectors[TORCH] @ vectors[TORCH].T), axis=1)[:, :10]
     gflops = matmul_gflops(settings.embedding.threads or 0)
     flops = model_flops_per_token(settings, reference, int(tokens / len(texts)))
     results = {"chunks": len(texts), "queries": len(questions), "tokens": tokens,
                "matmul_gflops": round(gflops, 1), "model_flops_per_token": int(flops),
                "ceiling_tokens_per_second": round(gflops * 1e9 / flops), "backends": {}}
-    torch_speed = len(texts) / statistics.mean(seconds[("torch", "none")])
+    torch_speed = len(texts) / statistics.mean(seconds[TORCH])
     for key, embedder in embedders.items():
-        cosines = np.sum(vectors[key] * vectors[("torch", "none")], axis=1)
+        cosines = np.sum(vectors[key] * vectors[TORCH], axis=1)
         top = np.argsort(-(query_vectors[key] @ vectors[key].T), axis=1)[:, :10]
         overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, truth_top)])
         speed = len(texts) / statistics.mean(seconds[key])
-        results["backends"]["/".join(key)] = {
+        results["backends"][name(key)] = {
+            "runtime": embedder.runtime,
             "mean_cosine": round(float(cosines.mean()), 5), "min_cosine": round(float(cosines.min()), 5),
             "top10_overlap": round(float(overlap), 4), "chunks_per_second": round(speed, 1),
             "speedup": round(speed / torch_speed, 2), "tokens_per_second": round(tokens / statistics.mean(seconds[key])),
             "query_ms_p50": round(statistics.median(query_ms[key]), 2),
             "query_ms_p95": round(float(np.percentile(query_ms[key], 95)), 2),
         }
-        print(f"{'/'.join(key):11s} cos {cosines.mean():.5f} (min {cosines.min():.4f})  top-10 {overlap:.3f}  "
+        print(f"{name(key):17s} cos {cosines.mean():.5f} (min {cosines.min():.4f})  top-10 {overlap:.3f}  "
               f"{speed:6.1f} chunks/s ({speed / torch_speed:.2f}x)  query p50 {statistics.median(query_ms[key]):.2f} ms")
     print(f"matmul {gflops:.0f} GFLOP/s x {flops / 1e6:.1f} MFLOP/token -> ceiling {gflops * 1e9 / flops:,.0f} tokens/s")
     print(f"results: {record('embedding_backends', results)}")
