@@ -55,8 +55,11 @@ SECOND_QUOTE_RATIO = 0.8
 # Where an unsupported sentence may be cut to its supported opening: before a comma, "and", "which"...
 CLAUSE_END = re.compile(r",\s|\s(?:and|but|which|who|while|with|including|on|in|at)\s")
 MIN_PREFIX_WORDS = 4
-# Kinds of answer that are figures our parsers find reliably (rag.facts): a quote must state one.
+# Kinds of answer that are figures our parsers find reliably (rag.facts): a quote should state one.
 FIGURE_KINDS = {"number", "money", "percent", "measure", "date"}
+# Of those, the ones no sentence without a figure can answer ("how many"). A "when" is answered by an
+# event or a condition as often as by a date ("when Izzie is diagnosed", "when the filling is wet").
+AMOUNT_KINDS = FIGURE_KINDS - {"date"}
 # A draft's answer must rest on a sentence at least this close to the question, relative to the closest.
 RELEVANCE_RATIO = 0.75
 
@@ -240,12 +243,13 @@ class Answerer:
         limit = limit or getattr(self.generator, "sentences", self.settings.answer.extractive_sentences)
         first = candidates[0]
         if asks.kinds and set(asks.kinds) <= FIGURE_KINDS and not first.answer_spans:
-            # "How many / how much / when": a sentence without such a figure does not answer. Take the
-            # best of the top ones that has one; if none has, the corpus is silent on it.
+            # "How many / how much / when": prefer the best of the top sentences that states such a
+            # figure. With none, a "how many" is not answered by the corpus; a "when" may still be.
             stating = [c for c in candidates[: self.settings.answer.prompt_sentences] if c.answer_spans and c.score > 0]
-            if not stating:
+            if stating:
+                first = stating[0]
+            elif set(asks.kinds) <= AMOUNT_KINDS:
                 return []
-            first = stating[0]
         chosen = [first]
         if limit > 1 and asks.kinds and len(candidates) > 1:
             second = candidates[1]

@@ -255,3 +255,25 @@ def test_clapnq_gold_answers_are_accepted_against_their_own_passages(checker):
         accepted += all(v.supported for v in checker.check(claims, sources, question=row["input"]))
     assert accepted / len(rows) >= 0.9, f"{accepted} of {len(rows)}"
 
+
+BAKING = """Blind baking
+
+Blind baking means baking a pastry case before the filling goes in. You need to blind bake pastry
+when the filling will not be cooked in the oven, or when a wet filling would make the base soggy.
+The case is lined with baking paper and filled with ceramic beans so that it keeps its shape.
+"""
+
+
+def test_a_when_question_may_be_answered_by_a_condition_but_a_how_many_needs_a_figure(tmp_path, ingest, open_index, settings):
+    """A "when" is answered by an event or a condition as often as by a date (ClapNQ: "when do you need
+    to blind bake pastry"); a "how many" with no figure anywhere is still not answered."""
+    folder = tmp_path / "kitchen"
+    folder.mkdir()
+    (folder / "baking.txt").write_text(BAKING, encoding="utf-8")
+    ingest(folder)
+    index = open_index(writable=False)
+    answerer = Answerer(index, settings, generator=load_generator(settings, "extractive"))
+    answer = answerer.run("When do you need to blind bake pastry?")
+    assert not answer.refused and "blind bak" in answer.citations[0].quote.lower()  # was refused: no date
+    check_quotes(answer, index)
+    assert answerer.run("How many ceramic beans fill a pastry case?").refused

@@ -12,7 +12,8 @@ of its date) by a linear model over:
   - `stated_recency`: 1 / (1 + weeks between the newest article with such a sentence and the day the
     question is asked): news questions are about what happened lately (0 when undated or none).
 The weights are fitted (a conditional logit: the right choice against the others of its question) on
-the fit half of RealTime QA by `bench/calibrate_choices.py` and read from eval/calibration.json; the
+RealTime QA questions 400-1399 (`rag eval --limit 300` asks 0-299) by `bench/calibrate_choices.py`
+and read from eval/calibration.json; the
 highest score wins, ties going to the first choice.
 """
 
