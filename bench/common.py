@@ -89,7 +89,10 @@ def rtqa_index(n_questions: int, offset: int = 0):
     wanted = {doc_id for q in questions for doc_id in q["retrieved_doc_ids"]}
     # The embedding runtime may be chosen (RAG_EMBEDDING_BACKEND...) to compare runtimes; nothing else.
     settings = Settings.load(env={k: v for k, v in os.environ.items() if k.startswith("RAG_EMBEDDING_")})
-    settings.index_dir = ROOT / "bench" / ".cache" / f"rtqa_{offset}_{n_questions}_{settings.embedding.backend}"
+    embedding = settings.embedding
+    runtime = "_".join([embedding.backend] + [embedding.quantize] * (embedding.quantize not in ("auto", "none"))
+                       + [embedding.precision] * (embedding.precision != "auto"))
+    settings.index_dir = ROOT / "bench" / ".cache" / f"rtqa_{offset}_{n_questions}_{runtime}"
     info_path = settings.index_dir / "bench_build.json"
     if info_path.exists():
         return settings, questions, json.loads(info_path.read_text())

@@ -1,6 +1,6 @@
 """Ingestion throughput on RealTime QA articles, against bare SentenceTransformer.encode of the same chunks.
 
-    python bench/ingest_throughput.py [--articles 600] [--rounds 4] [--batch-size 32] [--backend B] [--out NAME]
+    python bench/ingest_throughput.py [--articles 600] [--rounds 4] [--batch-size 32] [--backend B] [--quantize Q] [--precision P] [--out NAME]
 
 The pipeline (read gzip JSONL -> chunk -> embed -> SQLite + FAISS + BM25 on disk) runs with the model
 already loaded. The articles are split into rounds; in each round the very same chunk texts are
@@ -35,13 +35,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", help="embedding.backend (default: the product's default)")
+    parser.add_argument("--quantize", help="embedding.quantize (default: the product's default)")
+    parser.add_argument("--precision", help="embedding.precision, openvino (default: the product's default)")
     parser.add_argument("--out", default="ingest_throughput", help="results file name (bench/results/NAME.json)")
     args = parser.parse_args()
 
     settings = Settings.load(env={})
     settings.embedding.batch_size = args.batch_size
-    if args.backend:
-        settings.embedding.backend = args.backend
+    for name in ("backend", "quantize", "precision"):
+        if getattr(args, name):
+            setattr(settings.embedding, name, getattr(args, name))
     embedder = Embedder(settings.embedding)
     embedder.model  # load outside the timed region, as for the bare run
     embedder.encode(["warm up the kernels"])

@@ -61,7 +61,9 @@ class EmbeddingSettings:
     # openvino is the fastest here with the same neighbours (bench/embedding_backends.py); where it
     # cannot load, torch is used with a one-line notice.
     backend: str = "openvino"
-    quantize: str = "none"  # none | int8 (onnx: dynamic int8 MatMuls; openvino: NNCF int8 weights; see the bench)
+    # auto (int8 weights where openvino has no native bf16 and would run f32; otherwise none) | none |
+    # int8 (onnx: dynamic int8 MatMuls, past the drift bar; openvino: NNCF int8 weights); see the bench.
+    quantize: str = "auto"
     precision: str = "auto"  # openvino: auto (bf16 where the CPU has it natively) | bf16 | f32
     batch_size: int = 32
     device: str = "cpu"
@@ -347,8 +349,8 @@ class Settings:
         """Check ranges that a type alone does not."""
         checks = [
             (self.embedding.batch_size > 0, "embedding.batch_size must be > 0"),
-            (self.embedding.quantize in ("none", "int8"), "embedding.quantize must be none or int8"),
-            (self.embedding.quantize == "none" or self.embedding.backend in ("onnx", "openvino"),
+            (self.embedding.quantize in ("auto", "none", "int8"), "embedding.quantize must be auto, none or int8"),
+            (self.embedding.quantize != "int8" or self.embedding.backend in ("onnx", "openvino"),
              "embedding.quantize = int8 needs embedding.backend = onnx or openvino"),
             (self.embedding.precision in ("auto", "bf16", "f32"), "embedding.precision must be auto, bf16 or f32"),
             (self.ingest.max_file_bytes > 0 and self.ingest.max_document_chars > 0,

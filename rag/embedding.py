@@ -134,7 +134,7 @@ class Embedder:
     def runtime(self) -> dict:
         """How the vectors are computed (recorded in an index's manifest): backend, quantize, precision."""
         self.model  # a backend that could not load has fallen back to torch by now
-        runtime = {"backend": self.settings.backend, "quantize": self.settings.quantize}
+        runtime = {"backend": self.settings.backend, "quantize": getattr(self.model, "quantize", "none")}
         if self.settings.backend == "openvino":
             runtime["precision"] = self.model.precision
         return runtime
