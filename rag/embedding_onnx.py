@@ -51,6 +51,7 @@ class ExportedEncoder:
         self.run, self.inputs = run, input_names
         self.precision = "f32"  # what the runtime computes in (load_openvino sets bf16 when it uses it)
         self.quantize = "none"  # the weights as they run: none or int8 (the loaders set it)
+        self.shape_bucket = 1  # pad a lone text to a multiple of this many tokens (1: no padding)
         self.dimension = int(pooling.get("word_embedding_dimension") or 0)
         if not self.dimension:
             self.dimension = int(self.encode(["dimension"]).shape[1])
@@ -65,8 +66,11 @@ class ExportedEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             chosen = order[start:start + batch_size]
+            # A lone text (a query) is padded to a multiple of `shape_bucket` tokens so that most queries
+            # share an input shape (see load_openvino). Never past the model's length.
+            bucket = self.shape_bucket if len(chosen) == 1 and self.max_seq_length % self.shape_bucket == 0 else None
             batch = self.tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
-                                   max_length=self.max_seq_length, return_tensors="np")
+                                   max_length=self.max_seq_length, return_tensors="np", pad_to_multiple_of=bucket)
             feed = {name: batch[name].astype(np.int64) for name in self.inputs if name in batch}
             if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
                 feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
@@ -134,6 +138,10 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
 
     encoder = ExportedEncoder(model_path, run, {name for port in compiled.inputs for name in port.get_names()})
     encoder.precision, encoder.quantize = precision, quantize  # what it runs, for the index manifest
+    # OpenVINO re-prepares its kernels for each new input shape: queries padded to a multiple of 16
+    # tokens mostly share one (query p50 2.3 -> 1.6 ms on mixed questions, bench p50 3.13 -> 2.39 ms;
+    # the mask keeps the vector, cosine 0.9999999). ONNX Runtime has no such cost and only pays the padding.
+    encoder.shape_bucket = 16
     return encoder
 
 

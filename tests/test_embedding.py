@@ -161,3 +161,20 @@ def test_span_counts_equal_the_tokenizers_own_counts(embedder):
     other.pre_tokenizer = pre_tokenizers.Whitespace()
     assert words_tokenized_alone(embedder.model.tokenizer.backend_tokenizer)
     assert not words_tokenized_alone(other)
+
+
+def test_a_lone_query_padded_to_its_shape_bucket_keeps_its_vector(embedder, torch_vectors):
+    """On OpenVINO a query encoded alone is padded to a multiple of 16 tokens (one input shape for most queries);
+    the attention mask must keep its vector what it is unpadded, in a batch, and on torch."""
+    from rag.embedding_onnx import ExportedEncoder
+
+    model = embedder.model
+    if not isinstance(model, ExportedEncoder):
+        pytest.skip(f"the default runtime fell back to {embedder.runtime}: no exported encoder to pad")
+    assert model.shape_bucket == (16 if embedder.runtime["backend"] == "openvino" else 1)
+    assert model.tokenizer([SENTENCES[0]], padding=True, pad_to_multiple_of=16, return_tensors="np")[
+        "input_ids"].shape[1] % 16 == 0
+    alone = np.stack([embedder.encode_query(text) for text in SENTENCES])
+    batched = embedder.encode(SENTENCES)
+    assert np.min(np.sum(alone * batched, axis=1)) > 0.9999
+    assert np.min(np.sum(alone * torch_vectors, axis=1)) > 0.999
