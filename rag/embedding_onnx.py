@@ -139,8 +139,9 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
     encoder = ExportedEncoder(model_path, run, {name for port in compiled.inputs for name in port.get_names()})
     encoder.precision, encoder.quantize = precision, quantize  # what it runs, for the index manifest
     # OpenVINO re-prepares its kernels for each new input shape: queries padded to a multiple of 16
-    # tokens mostly share one (query p50 2.3 -> 1.6 ms on mixed questions, bench p50 3.13 -> 2.39 ms;
-    # the mask keeps the vector, cosine 0.9999999). ONNX Runtime has no such cost and only pays the padding.
+    # tokens mostly share one (bench/query_latency.py: p50 2.94 -> 2.24 ms in bf16, 3.39 -> 3.00 ms with
+    # int8 weights on f32; the mask keeps the vector, cosine 0.9999999). ONNX Runtime has no such cost
+    # and would only pay for the padding.
     encoder.shape_bucket = 16
     return encoder
 
