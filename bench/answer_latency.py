@@ -22,6 +22,7 @@ from common import ROOT, record, rtqa_index
 from rag.answer import Answerer
 from rag.config import Settings
 from rag.embedding import Embedder
+from rag.evaluate.datasets import realtimeqa_day
 from rag.generate import load_generator
 from rag.index import NewsIndex
 from rag.ingest.pipeline import IngestPipeline
@@ -78,8 +79,7 @@ def main() -> None:
     settings, questions, _ = rtqa_index(400)
     index = NewsIndex(settings, embedder=embedder)
     # As of the question's own date: "this week" in a 2022 question is read from 2022, not from today.
-    rtqa = [(q["question_sentence"], (q.get("question_date") or "").replace("/", "-") or None)
-            for q in questions[: args.rtqa_questions]]
+    rtqa = [(q["question_sentence"], realtimeqa_day(q)) for q in questions[: args.rtqa_questions]]
     figures["realtimeqa_slice"] = {f"threads_{t}": measure(index, settings, rtqa, t) for t in args.threads}
     record("answer_latency", figures)
 

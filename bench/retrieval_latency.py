@@ -20,6 +20,7 @@ import numpy as np
 from common import RESULTS, record, rtqa_index
 
 from rag.config import StoreSettings
+from rag.evaluate.datasets import realtimeqa_day
 from rag.index import NewsIndex
 from rag import retrieve
 from rag.retrieve import Retriever
@@ -43,7 +44,7 @@ def real_corpus(n_questions: int, query_backend: str | None = None) -> dict:
     index = NewsIndex(settings)
     retriever = Retriever(index)
     queries = [q["question_sentence"] for q in questions][:QUERIES]
-    days = [q["question_date"].replace("/", "-") for q in questions][:QUERIES]
+    days = [realtimeqa_day(q) for q in questions][:QUERIES]
     retriever.run(queries[0])  # load the model and caches outside the timing
     retriever.run(queries[0], as_of=days[0])  # and dateparser's
     hybrid, dense_only, as_of, pre_filtered = [], [], [], []

@@ -101,9 +101,14 @@ def load_realtimeqa(data_dir: Path, limit: int | None = None, offset: int = 0) -
                 realtimeqa_relevant(articles[d], row.get("evidence", ""), answer)]
         items.append(EvalItem(id=row["question_id"], question=row["question_sentence"], answers=[answer],
                               gold_doc_ids=gold, choices=row["choices"], answer_index=index,
-                              as_of=(row.get("question_date") or "").replace("/", "-") or None,
+                              as_of=realtimeqa_day(row),
                               split="held_out" if number >= len(rows) // 2 else "first_half"))
     return EvalSet("realtimeqa", items, documents=documents)
+
+
+def realtimeqa_day(row: dict) -> str | None:
+    """The day a RealTime QA question was asked ("2022/06/17" -> "2022-06-17"), its as_of; None if unknown."""
+    return (row.get("question_date") or "").replace("/", "-") or None
 
 
 def normalize_url(url: str) -> str:
