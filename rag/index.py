@@ -173,10 +173,12 @@ class NewsIndex:
         return index
 
     def warm(self) -> None:
-        """Load the vector store and the lexical index now rather than in the first query."""
+        """Load the vector store, the lexical index and (for a pinned snapshot) the chunk dates and
+        sources that filters read, now rather than in the first query."""
         self.vectors
         if not self.lexical_in_store:
             self.bm25
+        self.metadata.chunk_documents()
 
     def _build_bm25(self) -> BM25Index:
         ids, texts = [], []

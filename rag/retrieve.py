@@ -141,10 +141,11 @@ class Retriever:
         depth = max(self.settings.candidates, k)
         dense, lexical = candidates(self.index, self.index.embedder.encode_query(query), query, depth, filters)
         fused = self._fuse(dense, lexical)
-        rows = self.index.metadata.chunks_by_id(fused)
         if favour_recent:
-            fused = self._favour_recent(fused, {i: row.date for i, row in rows.items()})
+            dates = {i: row.date for i, row in self.index.metadata.chunks_by_id(fused).items()}
+            fused = self._favour_recent(fused, dates)
         ranked = sorted(fused.items(), key=lambda item: -item[1])[:k]
+        rows = self.index.metadata.chunks_by_id([chunk_id for chunk_id, _ in ranked])  # text of the k kept only
         dense_scores, bm25_scores = dict(dense), dict(lexical)
         hits = []
         for chunk_id, score in ranked:

@@ -83,3 +83,41 @@ def test_bm25_ranks_by_terms_and_persists(tmp_path):
     assert again.search("trade turnover", 1)[0][0] == 11
     index.save(tmp_path / "bm25")  # overwriting an existing folder works
     assert BM25Index.load(tmp_path / "bm25").chunk_ids.tolist() == [10, 11, 12, 13]
+
+
+def test_pinned_filter_columns_agree_with_the_sql_filter(tmp_path):
+    """A pinned snapshot filters from in-memory columns; every filter must keep exactly what SQL keeps
+    (NULL and '' dates, inclusive bounds, NOCASE sources, non-ASCII sources, deleted documents)."""
+    from itertools import product
+
+    from rag.store.metadata import MetadataStore
+    from rag.types import Chunk, Document
+
+    path = tmp_path / "metadata.sqlite"
+    writer = MetadataStore(path)
+    dates = [None, "", "2022-01-01", "2022-06-16", "2022-06-17", "2023-12-31", "2024-02-29T10:00:00"]
+    sources = ["CNN.com", "cnn.com", "Reuters", "Élysée", "élysée", ""]
+    with writer.transaction():
+        for n, (date, source) in enumerate(product(dates, sources)):
+            document = Document(doc_id=f"d{n}", text="word " * 30, date=date, source=source)
+            chunks = [Chunk(chunk_id=f"d{n}#{i}", doc_id=f"d{n}", ordinal=i, start=0, end=4, text="word", n_tokens=1)
+                      for i in range(n % 3 + 1)]
+            writer.insert_document(document, chunks, np.zeros((len(chunks), 4), np.float32))
+        writer.delete_documents(["d3", "d17"])
+    unpinned, pinned = MetadataStore(path), MetadataStore(path)
+    pinned.pin()
+    columns = pinned.chunk_documents()
+    assert columns is not None and unpinned.chunk_documents() is None
+    assert columns.chunk_ids.tolist() == unpinned.chunk_ids().tolist()
+    bounds = [None, "2022-01-01", "2022-06-16", "2024-02-29", "2025-01-01"]
+    candidates = unpinned.chunk_ids().tolist()[::2] + [10**9]  # an id no chunk has
+    checked = 0
+    for since, until, source, undated in product(bounds, bounds, [None, "cnn.com", "ÉLYSÉE", "élysée"], [False, True]):
+        expected = sorted(unpinned.filtered_chunk_ids(since, until, source, undated).tolist())
+        assert sorted(pinned.filtered_chunk_ids(since, until, source, undated).tolist()) == expected
+        assert pinned.document_share(since, until, source, undated) == unpinned.document_share(since, until, source, undated)
+        assert (pinned.matching_chunk_ids(candidates, since, until, source, undated)
+                == unpinned.matching_chunk_ids(candidates, since, until, source, undated))
+        checked += bool(expected)
+    assert checked > 50  # most filters keep something: the comparison is not of empty lists
+    writer.close(), unpinned.close(), pinned.close()

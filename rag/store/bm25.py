@@ -68,12 +68,16 @@ class BM25Index:
         if not tokens:
             return []
         scores = self.retriever.get_scores(tokens)
+        # Only chunks holding a query word score above zero: filter and rank those, not every chunk.
+        rows = np.flatnonzero(scores > 0)
         if allowed is not None:
-            scores = np.where(np.isin(self.chunk_ids, allowed), scores, 0.0)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
+            rows = rows[np.isin(self.chunk_ids[rows], allowed)]
+        if len(rows) == 0:
+            return []
+        k = min(k, len(rows))
+        top = rows[np.argpartition(-scores[rows], k - 1)[:k]]
         top = top[np.argsort(-scores[top])]
-        return [(int(self.chunk_ids[i]), float(scores[i])) for i in top if scores[i] > 0]
+        return [(int(self.chunk_ids[i]), float(scores[i])) for i in top]
 
     def save(self, directory: Path) -> None:
         """Write into a fresh folder and swap it in, so readers never see a half-written index."""

@@ -72,6 +72,59 @@ HIT_COLUMNS = (
 )
 
 
+# SQLite's NOCASE folds ASCII letters only; the in-memory filter folds the same way.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+@dataclass(frozen=True)
+class ChunkDocuments:
+    """Every chunk id beside its document's date and source, as arrays, for a pinned (unchanging) view.
+
+    A date filter that keeps half of a million-chunk corpus (an as_of day in the middle of the
+    archive) is then a comparison over the documents and one gather over the chunks (a few ms),
+    where the SQL join handed Python one row per kept chunk (155 ms at 1M chunks, most of a search).
+    """
+
+    chunk_ids: np.ndarray  # int64, ascending
+    document: np.ndarray  # int32: each chunk's row in the arrays below
+    dates: np.ndarray  # str per document, compared as SQLite compares TEXT ('' where NULL)
+    dated: np.ndarray  # bool per document: the date is not NULL
+    sources: np.ndarray  # str per document, ASCII-lowercased (NOCASE)
+
+    @classmethod
+    def load(cls, db: sqlite3.Connection) -> "ChunkDocuments":
+        rowids, dates, dated, sources = [], [], [], []
+        for rowid, value, source in db.execute("SELECT rowid, date, source FROM documents ORDER BY rowid"):
+            rowids.append(rowid)
+            dates.append(value or "")
+            dated.append(value is not None)
+            sources.append(source.translate(_ASCII_LOWER))
+        pairs = np.fromiter(db.execute("SELECT c.id, d.rowid FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+                                       " ORDER BY c.id"), dtype=np.dtype((np.int64, 2)))
+        document = np.searchsorted(np.asarray(rowids, dtype=np.int64), pairs[:, 1]).astype(np.int32)
+        return cls(pairs[:, 0].copy(), document, np.array(dates, dtype=str), np.array(dated, dtype=bool),
+                   np.array(sources, dtype=str))
+
+    def document_mask(self, since: str | None, until: str | None, source: str | None, undated: bool) -> np.ndarray:
+        """Which documents match: exactly _document_filters' SQL (a NULL date fails a date bound)."""
+        keep = np.ones(len(self.dates), dtype=bool)
+        if since or until:
+            keep &= self.dated
+            if since:
+                keep &= self.dates >= since
+            if until:
+                keep &= self.dates <= until
+            if undated:
+                keep |= ~self.dated | (self.dates == "")
+        if source:
+            keep &= self.sources == source.translate(_ASCII_LOWER)
+        return keep
+
+    def chunk_mask(self, since: str | None, until: str | None, source: str | None, undated: bool) -> np.ndarray:
+        """Which chunks (positions in chunk_ids) match."""
+        return self.document_mask(since, until, source, undated)[self.document]
+
+
 @dataclass
 class ChunkRow:
     """A stored chunk joined with its document's metadata."""
@@ -100,6 +153,8 @@ class MetadataStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self.pinned = False
+        self._chunk_documents: ChunkDocuments | None = None
 
     def close(self) -> None:
         """Close the database connection."""
@@ -110,6 +165,16 @@ class MetadataStore:
         (a WAL snapshot), whatever a writer commits meanwhile. For a server's read-only snapshot."""
         self.db.execute("BEGIN")
         self.db.execute("SELECT count(*) FROM documents").fetchone()  # the snapshot starts at the first read
+        self.pinned = True
+
+    def chunk_documents(self) -> ChunkDocuments | None:
+        """The chunk/document columns of a pinned view, loaded on first use (1 s per million chunks);
+        None when not pinned, since a writer could change what they describe."""
+        if not self.pinned:
+            return None
+        if self._chunk_documents is None:
+            self._chunk_documents = ChunkDocuments.load(self.db)
+        return self._chunk_documents
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -240,6 +305,9 @@ class MetadataStore:
                            undated: bool = False) -> np.ndarray:
         """Chunk ids whose document matches a date range (inclusive, ISO dates; undated documents too
         when `undated`) and source."""
+        columns = self.chunk_documents()
+        if columns is not None:
+            return columns.chunk_ids[columns.chunk_mask(since, until, source, undated)]
         clauses, params = _document_filters(since, until, source, table="d.", undated=undated)
         where = " AND ".join(clauses) or "1"
         rows = self.db.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params)
@@ -290,6 +358,9 @@ class MetadataStore:
 
     def document_share(self, since: str | None, until: str | None, source: str | None, undated: bool = False) -> float:
         """The share of documents matching a filter (index lookups): how selective it is."""
+        columns = self.chunk_documents()
+        if columns is not None:
+            return float(columns.document_mask(since, until, source, undated).mean()) if len(columns.dates) else 0.0
         total = self.db.execute("SELECT count(*) FROM documents").fetchone()[0]
         if not total:
             return 0.0
@@ -300,6 +371,15 @@ class MetadataStore:
     def matching_chunk_ids(self, ids: list[int], since: str | None, until: str | None, source: str | None,
                            undated: bool = False) -> set[int]:
         """Which of these chunk ids belong to documents matching the filter."""
+        columns = self.chunk_documents()
+        if columns is not None:
+            wanted = np.asarray(ids, dtype=np.int64)
+            if not len(columns.chunk_ids):
+                return set()
+            rows = np.searchsorted(columns.chunk_ids, wanted).clip(max=len(columns.chunk_ids) - 1)
+            matching = columns.document_mask(since, until, source, undated)[columns.document[rows]]
+            keep = (columns.chunk_ids[rows] == wanted) & matching
+            return set(wanted[keep].tolist())
         clauses, params = _document_filters(since, until, source, table="d.", undated=undated)
         where = " AND ".join(clauses) or "1"
         sql = f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({{}}) AND {where}"
