@@ -1,6 +1,6 @@
 """Answer latency with the bundled model: time to first token and total (with verification), p50/p95.
 
-    python bench/answer_latency.py [--threads 1 2] [--rtqa-questions 30]
+    python bench/answer_latency.py [--threads 1 2] [--rtqa-questions 30] [--reread-weight W] [--out NAME]
 
 Seed corpus: the 20 questions of eval/sets/seed_qa.jsonl plus 10 rephrasings (30 in all), over an
 index of seeds/ built in a scratch folder. RealTime QA slice: the first N questions, each as of its
@@ -64,24 +64,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rtqa-questions", type=int, default=30)
+    parser.add_argument("--reread-weight", type=float, default=None,
+                        help="answer.reread_weight (default: the setting's; 0 measures the answer path without re-reading)")
+    parser.add_argument("--out", default="answer_latency", help="results file name in bench/results")
     args = parser.parse_args()
     seed_questions = [json.loads(line)["question"] for line in open(ROOT / "eval" / "sets" / "seed_qa.jsonl")]
     seed_questions = [(question, None) for question in seed_questions + EXTRA_SEED_QUESTIONS]
     figures = {"targets": {"first_token_p95_ms": 1200, "total_p95_ms": 3000}}
     embedder = Embedder(Settings.load(env={}).embedding)
+    reread_weight = Settings().answer.reread_weight if args.reread_weight is None else args.reread_weight
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings.load(env={})
+        settings.answer.reread_weight = reread_weight
         settings.index_dir = Path(scratch) / "index"
         with NewsIndex(settings, writable=True, create=True, embedder=embedder) as index:
             IngestPipeline(index, progress=False).run([ROOT / "seeds"])
         index = NewsIndex(settings, embedder=embedder)
         figures["seed_corpus"] = {f"threads_{t}": measure(index, settings, seed_questions, t) for t in args.threads}
     settings, questions, _ = rtqa_index(400)
+    settings.answer.reread_weight = reread_weight
     index = NewsIndex(settings, embedder=embedder)
     # As of the question's own date: "this week" in a 2022 question is read from 2022, not from today.
     rtqa = [(q["question_sentence"], realtimeqa_day(q)) for q in questions[: args.rtqa_questions]]
     figures["realtimeqa_slice"] = {f"threads_{t}": measure(index, settings, rtqa, t) for t in args.threads}
-    record("answer_latency", figures)
+    figures["reread_weight"] = reread_weight
+    record(args.out, figures)
 
 
 if __name__ == "__main__":

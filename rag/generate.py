@@ -26,6 +26,12 @@ class Generator(Protocol):
         """Yield the answer in pieces."""
 
 
+# Unsupervised passage re-ranking (Sachan et al. 2022, "UPR"): a passage that answers a question makes
+# the question likely. The wording is theirs.
+QUESTION_AFTER = "Passage: {sentence}\nPlease write a question based on this passage.\nQuestion:"
+MAX_SCORED_CHARS = 500  # of a sentence (~120 tokens): scoring time grows with it
+
+
 class ChatGenerator:
     """An LLM answering from a budgeted prompt of quoted sentences."""
 
@@ -40,6 +46,17 @@ class ChatGenerator:
     def stream(self, question: str, sentences: list[PromptSentence]) -> Iterator[str]:
         prompt = self.prompt_builder.run(question, sentences)
         yield from self.llm.stream(prompt.messages, self.max_tokens)
+
+    def question_likelihood(self, sentence: str, question: str) -> float | None:
+        """How well `sentence` predicts `question` to the model (mean log-probability per token of the
+        question written after it); None for a backend that cannot score text. The sentence is only
+        scored, never followed: nothing it says reaches a prompt the model answers."""
+        score = getattr(self.llm, "likelihood", None)
+        if score is None:
+            return None
+        question = question.strip()
+        question = question[:1].upper() + question[1:] + ("" if question.endswith("?") else "?")  # as a question is written
+        return score(QUESTION_AFTER.format(sentence=sentence[:MAX_SCORED_CHARS]), " " + question)
 
 
 class ExtractiveGenerator:

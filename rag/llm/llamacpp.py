@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from typing import Iterator
+
+import numpy as np
 
 from rag.config import LLMSettings
 from rag.llm.base import LLMError, Message
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SCORER_CONTEXT = 512  # tokens: one source sentence and a question
 
 
 def bundled_model_path() -> str:
@@ -103,6 +107,9 @@ class LlamaCppLLM:
         options = dict(n_ctx=settings.context_tokens, n_threads=threads, seed=settings.seed,
                        flash_attn=settings.llamacpp.flash_attn, verbose=False)
         self.context_tokens = settings.context_tokens
+        self._threads = threads
+        self._scorer = None  # a second context that keeps every token's logits (likelihood): made on first use
+        self._scorer_lock = threading.Lock()
         if settings.llamacpp.hf_repo:
             path = hub_model_path(settings.llamacpp.hf_repo, settings.llamacpp.hf_file)
             if path is None:  # online: llama-cpp-python finds the file in the repo and downloads it
@@ -127,6 +134,36 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in the model's own vocabulary."""
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def likelihood(self, context: str, text: str) -> float:
+        """Mean log-probability per token of `text` following `context` (plain text, no chat template).
+
+        Runs on its own context of the same model file, created with every token's logits (the chat
+        context keeps only the last token's) and serialised by its own lock, so scoring never waits
+        on, or disturbs, a generation.
+        """
+        from llama_cpp import Llama
+
+        with self._scorer_lock:
+            if self._scorer is None:
+                try:
+                    self._scorer = Llama(model_path=self.llm.model_path, n_ctx=SCORER_CONTEXT, n_threads=self._threads,
+                                         logits_all=True, verbose=False)
+                except (ValueError, RuntimeError) as exc:
+                    raise LLMError(f"cannot load {self.model} to score text: {exc}") from exc
+            scorer = self._scorer
+            head = scorer.tokenize(context.encode("utf-8"), add_bos=True, special=False)
+            tail = scorer.tokenize(text.encode("utf-8"), add_bos=False, special=False)[: SCORER_CONTEXT // 4]
+            if not tail or not head:
+                return 0.0
+            head = head[:1] + head[1:][-(SCORER_CONTEXT - len(tail) - 1):]  # a long context keeps its end
+            tokens = head + tail
+            scorer.reset()
+            scorer.eval(tokens)
+            logits = np.asarray(scorer.scores[len(tokens) - len(tail) - 1: len(tokens) - 1], dtype=np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+        return float(log_probs[np.arange(len(tail)), tail].mean())
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         """Yield content pieces of a chat completion."""
