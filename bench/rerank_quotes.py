@@ -21,6 +21,7 @@ import numpy as np
 from calibrate_answers import clapnq_index, collect, contains
 from common import SHARED_DATA, record, require, rtqa_index
 
+from rag.answer import reread_scores
 from rag.compose import AnswerComposer
 from rag.config import Settings
 from rag.embedding import Embedder
@@ -75,7 +76,7 @@ def main() -> None:
         for split in ("fit", "held_out"):
             part = [s for s in scored if s["split"] == split]
             figures[name][split] = {"questions": len(part), "top1_by_weight": {
-                str(w): round(float(np.mean([s["label"][int(np.argmax(s["score"] + w * (s["likelihood"] - s["likelihood"].max())))]
+                str(w): round(float(np.mean([s["label"][int(np.argmax(reread_scores(s["score"], s["likelihood"], w)))]
                                              for s in part])), 4) for w in weights}}
             print(name, split, figures[name][split], flush=True)
     figures["scoring_ms_per_sentence"] = {"p50": round(statistics.median(timings), 1),

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
+
 from rag.answerability import AnswerabilityGate, Decision
 from rag.compose import AnswerComposer, Candidate
 from rag.config import Settings
@@ -68,6 +70,13 @@ RELEVANCE_RATIO = 0.75
 # one core's throughput: the first token doubled). An answer already this slow skips it, so that the
 # verified answer stays within 3 s (bench/answer_latency.py).
 REREAD_BEFORE_MS = 1800.0
+
+
+def reread_scores(scores, likelihoods, weight: float) -> np.ndarray:
+    """Composer scores plus `weight` x how much less likely each sentence makes the question than the
+    best of them (Answerer._reread; bench/rerank_quotes.py fits the weight with this same function)."""
+    likelihoods = np.asarray(likelihoods, dtype=np.float64)
+    return np.asarray(scores, dtype=np.float64) + weight * (likelihoods - likelihoods.max())
 
 
 @dataclass(frozen=True)
@@ -265,9 +274,9 @@ class Answerer:
             return candidates
         if any(value is None for value in likelihoods):
             return candidates
-        best = max(likelihoods)
-        combined = {id(c): c.score + weight * (value - best) for c, value in zip(top, likelihoods)}
-        return sorted(top, key=lambda c: -combined[id(c)]) + [c for c in candidates if id(c) not in combined]
+        combined = reread_scores([c.score for c in top], likelihoods, weight)
+        order = sorted(range(len(top)), key=lambda i: -combined[i])  # stable: ties keep the composer's order
+        return [top[i] for i in order] + [c for c in candidates if all(c is not t for t in top)]
 
     def _quotes(self, asks: Question, candidates: list[Candidate], hits: list[Hit],
                 limit: int | None = None) -> list[tuple[SourceSentence, str]]:
