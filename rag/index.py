@@ -33,8 +33,10 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import ErrorKind, NewsIndexError
 from rag.indexdir import MANIFEST, check_compatible, new_manifest, read_manifest, write_manifest, writer_lock
+from rag.injection import instruction_spans
 from rag.store import VECTOR_STORES, BM25Index, MetadataStore, VectorStore
 from rag.store.base import StoreRecord
+from rag.store.bm25 import TokenCache, tokenize
 from rag.store.sync import flag_write, reconcile, repair_shared
 from rag.types import Chunk, Document
 
@@ -67,6 +69,9 @@ class BatchPlan:
     to_write: list[tuple[Document, list[Chunk]]]  # new and changed documents with their chunks
     texts: list[str]  # what the encoder sees, one per chunk of to_write, in order
     prepared: dict[str, tuple[list[Chunk], np.ndarray]]  # documents chunked and encoded elsewhere (Ray)
+    # Sentences addressed to an AI, per document of to_write (rag.injection). Found while planning,
+    # which an ingest overlaps with encoding, not while writing, which waits for the vectors.
+    flagged: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 class NewsIndex:
@@ -94,6 +99,7 @@ class NewsIndex:
         self.metadata = MetadataStore(self.directory / METADATA)
         self._bm25_stale = False
         self._vectors_dirty = False
+        self._lexical_tokens = TokenCache()  # BM25 tokens of the chunks this writer stores
 
     # -- opening ------------------------------------------------------------------------------
     @cached_property
@@ -181,11 +187,17 @@ class NewsIndex:
         self.metadata.chunk_documents()
 
     def _build_bm25(self) -> BM25Index:
-        ids, texts = [], []
+        """BM25 over every stored chunk; chunks this writer stored were tokenized as they were written."""
+        ids, tokens, unknown = [], [], []  # unknown: (position, text) of chunks to tokenize now
         for chunk_id, title, text in self.metadata.chunk_texts():
+            cached = self._lexical_tokens.get(chunk_id)
+            if cached is None:
+                unknown.append((len(ids), self.chunker.embedding_text(title, text)))
             ids.append(chunk_id)
-            texts.append(self.chunker.embedding_text(title, text))
-        return BM25Index.build(ids, texts)
+            tokens.append(cached)
+        for (position, _), words in zip(unknown, tokenize([text for _, text in unknown]) if unknown else []):
+            tokens[position] = words
+        return BM25Index.from_tokens(ids, tokens)
 
     # -- writing ------------------------------------------------------------------------------
     def add_documents(self, documents: list[Document], prepared: dict[str, tuple[list[Chunk], np.ndarray]] | None = None) -> BatchResult:
@@ -234,7 +246,8 @@ class NewsIndex:
                 to_write.append((document, chunks))
                 holder[digest] = doc_id
         texts = [self.chunker.embedding_text(c.title, c.text) for _, chunks in to_write for c in chunks]
-        return BatchPlan(result, to_write, texts, {doc.doc_id: prepared[doc.doc_id] for doc, _ in to_write if doc.doc_id in prepared})
+        return BatchPlan(result, to_write, texts, {doc.doc_id: prepared[doc.doc_id] for doc, _ in to_write if doc.doc_id in prepared},
+                         {doc.doc_id: instruction_spans(doc.text) for doc, _ in to_write})
 
     def embed(self, plan: BatchPlan) -> np.ndarray:
         """The vectors of a plan's chunks, in order (safe to run beside plan and write)."""
@@ -254,7 +267,8 @@ class NewsIndex:
             _, old_ids = self.metadata.delete_documents(result.replaced)
             new_ids, offset = [], 0
             for document, chunks in to_write:
-                new_ids += self.metadata.insert_document(document, chunks, vectors[offset:offset + len(chunks)])
+                new_ids += self.metadata.insert_document(document, chunks, vectors[offset:offset + len(chunks)],
+                                                         plan.flagged.get(document.doc_id))
                 offset += len(chunks)
             flag_write(store, self.metadata, True)
         records = None
@@ -264,6 +278,8 @@ class NewsIndex:
         store.remove(old_ids)
         store.add(np.asarray(new_ids, dtype=np.int64), vectors, records)
         flag_write(store, self.metadata, False)
+        if not self.lexical_in_store:
+            self._lexical_tokens.add(new_ids, texts)
         self._vectors_dirty = self._bm25_stale = True
         result.chunks = len(texts)
         result.tokens = sum(c.n_tokens for _, chunks in to_write for c in chunks)

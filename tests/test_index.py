@@ -293,7 +293,11 @@ def test_sigkill_during_ingest_leaves_a_loadable_index_with_every_committed_batc
     settings.index_dir = index_dir
     index = NewsIndex(settings, embedder=embedder)
     counts = index.metadata.counts()
-    assert counts["documents"] >= committed and counts["documents"] % 10 == 0  # whole batches only
+    # Whole batches only: they ramp up from FIRST_BATCH_DOCS, doubling, to commit_every_docs (10).
+    from rag.ingest.pipeline import FIRST_BATCH_DOCS
+
+    sizes = [min(10, FIRST_BATCH_DOCS << n) for n in range(ARTICLES)]
+    assert counts["documents"] >= committed and counts["documents"] in set(np.cumsum(sizes).tolist())
     assert counts["documents"] < ARTICLES
     assert np.array_equal(np.sort(index.vectors.ids()), index.metadata.chunk_ids())  # vector store repaired
     if backend == "faiss":
@@ -333,10 +337,45 @@ def test_a_single_large_file_is_checkpointed_between_batches(tmp_path, settings,
     calls = []
     original = index.checkpoint
     index.checkpoint = lambda lexical=True: (calls.append(lexical), original(lexical))
-    from rag.ingest.pipeline import IngestPipeline
+    sizes, plan = [], index.plan
+    index.plan = lambda documents, *args, **kwargs: (sizes.append(len(documents)), plan(documents, *args, **kwargs))[1]
+    from rag.ingest.pipeline import FIRST_BATCH_DOCS, IngestPipeline
 
     IngestPipeline(index, progress=False).run([corpus])
-    assert calls.count(False) == 3 and calls[-1] is True  # after each batch of the one file, then the final one
+    # The encoder starts on a small batch; batches double up to commit_every_docs: 4 + 8 + 10 + 8.
+    assert sizes == [FIRST_BATCH_DOCS, 2 * FIRST_BATCH_DOCS, 10, 30 - 3 * FIRST_BATCH_DOCS - 10] and FIRST_BATCH_DOCS < 5
+    assert calls.count(False) == len(sizes) and calls[-1] is True  # after each batch, then the final one
+
+
+def test_bm25_from_tokens_kept_at_write_time_equals_bm25_from_the_stored_texts(tmp_path, settings, ingest, open_index):
+    """A writer tokenizes each batch for BM25 as it stores it (while the next is encoded); the index
+    rebuilt at the end must be the one the stored texts give, with chunks from an earlier writer (not
+    cached) and chunks replaced since (cached, no longer stored) mixed in."""
+    from rag.ingest.pipeline import IngestPipeline
+    from rag.store import BM25Index
+
+    settings.store.commit_every_docs = 5
+    ingest(synthetic_corpus(tmp_path / "first.jsonl", 8))  # an earlier writer: doc-3..7 stay as it stored them
+    extra = write_jsonl(tmp_path / "extra.jsonl", [{"id": f"extra-{i}", "title": f"Extra {i}", "date": "2024-01-02",
+                                                    "text": f"Harbor council budget vote number {i}. " * 20} for i in range(9)])
+    index = open_index(create=False)
+    IngestPipeline(index, progress=False).run([
+        synthetic_corpus(tmp_path / "second.jsonl", 3, seed=1),  # doc-0..2 changed
+        extra,
+        synthetic_corpus(tmp_path / "third.jsonl", 1, seed=2),  # doc-0 changed again: its second version is gone
+    ])
+    stored = list(index.metadata.chunk_texts())
+    ids, cached = {chunk_id for chunk_id, _, _ in stored}, set(index._lexical_tokens.tokens)
+    assert ids - cached and cached - ids and ids & cached
+    rebuilt = BM25Index.build([chunk_id for chunk_id, _, _ in stored],
+                              [index.chunker.embedding_text(title, text) for _, title, text in stored])
+    assert np.array_equal(index.bm25.chunk_ids, rebuilt.chunk_ids)
+    for query in ("council budget", "storm item 3 part 1", "Story 12 wildfire drought", "harbor"):
+        assert index.bm25.search(query, 10) == rebuilt.search(query, 10) != []
+    # A writer that stored nothing tokenizes everything at the rebuild, as before.
+    index.close()
+    fresh = open_index(create=False)
+    assert fresh._build_bm25().search("council budget", 10) == rebuilt.search("council budget", 10)
 
 
 def test_a_batch_planned_while_the_one_before_is_encoded_decides_as_if_it_were_stored(ingest, tmp_path, settings,
@@ -368,10 +407,10 @@ def test_the_next_batch_is_read_and_chunked_while_one_is_encoded(tmp_path, setti
     re-reads it)."""
     import threading
 
-    from rag.ingest.pipeline import IngestPipeline
+    from rag.ingest.pipeline import FIRST_BATCH_DOCS, IngestPipeline
 
-    settings.store.commit_every_docs = 5
-    corpus = synthetic_corpus(tmp_path / "one-file.jsonl", 15)
+    settings.store.commit_every_docs = FIRST_BATCH_DOCS  # three whole batches, the first one no smaller
+    corpus = synthetic_corpus(tmp_path / "one-file.jsonl", 3 * FIRST_BATCH_DOCS)
     index = open_index()
     plans, writes, overlapped, recorded_after = [], [], [], []
     second_plan = threading.Event()
@@ -394,5 +433,5 @@ def test_the_next_batch_is_read_and_chunked_while_one_is_encoded(tmp_path, setti
     report = IngestPipeline(index, progress=False).run([corpus])
     assert overlapped == [True]
     assert [len(p) for p in plans] == [0, 1, 1]  # each planned against the batch still in flight
-    assert recorded_after == [3] and report.added == 15
-    assert index.metadata.counts()["documents"] == 15
+    assert recorded_after == [3] and report.added == 3 * FIRST_BATCH_DOCS
+    assert index.metadata.counts()["documents"] == 3 * FIRST_BATCH_DOCS

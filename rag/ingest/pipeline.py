@@ -27,6 +27,11 @@ from rag.ingest import FieldMap, iter_files, load_file, oversized, parse
 from rag.ingest.base import ReadItem
 from rag.types import Chunk, Document, IngestIssue
 
+# The encoder starts on a batch this small, and each batch after doubles up to store.commit_every_docs:
+# until the first batch is read and chunked the encoder has nothing to do, so a first batch of 128
+# long articles kept it idle for most of a second.
+FIRST_BATCH_DOCS = 4
+
 
 @dataclass
 class PreparedDocument:
@@ -124,6 +129,7 @@ class IngestPipeline:
         self.fields = fields or FieldMap()
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.batch_size = index.settings.store.commit_every_docs
+        self._commits = 0  # batches started in this run (they ramp up to batch_size)
         self.checkpoint_seconds = index.settings.store.checkpoint_seconds
         self._last_checkpoint = 0.0
         self._encoding: ThreadPoolExecutor | None = None  # the worker thread of one run (_encoder)
@@ -135,6 +141,7 @@ class IngestPipeline:
 
         report = IngestReport()
         started = self._last_checkpoint = time.perf_counter()
+        self._commits = 0
         bar = tqdm(unit="doc", desc=self.label, disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
         try:
             with self._encoder():
@@ -151,6 +158,7 @@ class IngestPipeline:
         batches, length bound and checkpoints as a file's documents, with no file recorded."""
         report = IngestReport()
         started = self._last_checkpoint = time.perf_counter()
+        self._commits = 0
         limit = self.index.settings.ingest.max_document_chars
         batch: list[Document] = []
         try:
@@ -160,7 +168,7 @@ class IngestPipeline:
                         report.issues.append(oversized(document, limit))
                         continue
                     batch.append(document)
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= self._batch_limit():
                         self._commit(batch, report, None, started)
                         batch = []
                 self._commit(batch, report, None, started)
@@ -216,7 +224,7 @@ class IngestPipeline:
                 prepared[item.document.doc_id] = (item.chunks, item.vectors)
                 item = item.document
             batch.append(item)
-            if len(batch) >= self.batch_size:
+            if len(batch) >= self._batch_limit():
                 doc_ids += self._commit(batch, report, bar, started, prepared)
                 batch, prepared = [], {}
         doc_ids += self._commit(batch, report, bar, started, prepared)
@@ -253,10 +261,15 @@ class IngestPipeline:
             self._in_flight = None
             self._encoding.shutdown(wait=True, cancel_futures=True)
 
+    def _batch_limit(self) -> int:
+        """Documents in the next batch: small first, so that the encoder starts at once, then doubling."""
+        return min(self.batch_size, FIRST_BATCH_DOCS << min(self._commits, 16))
+
     def _commit(self, batch: list[Document], report: IngestReport, bar, started: float, prepared: dict | None = None) -> list[str]:
         """Plan a batch and start encoding it, then write the batch before it; its doc ids."""
         if not batch:
             return []
+        self._commits += 1
         earlier = [self._in_flight.plan] if self._in_flight else []
         plan = self.index.plan(batch, prepared, pending=earlier)
         vectors = self._encoding.submit(self.index.embed, plan)

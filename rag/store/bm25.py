@@ -41,12 +41,17 @@ class BM25Index:
     @classmethod
     def build(cls, ids: list[int] | np.ndarray, texts: list[str]) -> "BM25Index":
         """Index these texts under these chunk ids."""
+        return cls.from_tokens(ids, tokenize(texts))
+
+    @classmethod
+    def from_tokens(cls, ids: list[int] | np.ndarray, tokens: list[list[str]]) -> "BM25Index":
+        """Index texts already tokenized (`tokenize`) under these chunk ids."""
         import bm25s
 
         if not len(ids):
             return cls()
         retriever = bm25s.BM25()
-        retriever.index(tokenize(texts), show_progress=False)
+        retriever.index(tokens, show_progress=False)
         return cls(np.asarray(ids, dtype=np.int64), retriever)
 
     @classmethod
@@ -93,3 +98,42 @@ class BM25Index:
             os.replace(directory, old)
         os.replace(temporary, directory)
         shutil.rmtree(old, ignore_errors=True)
+
+
+class TokenCache:
+    """The BM25 tokens of chunks a writer stored, kept (as word numbers) until the index is rebuilt.
+
+    bm25s indexes a whole corpus at once, so an ingest rebuilds BM25 at its end, after the last batch
+    is encoded; tokenizing was 40% of that rebuild. A writer tokenizes each batch as it stores it,
+    while the encoder works on the next one, and the rebuild tokenizes only chunks stored before.
+    Bounded: past `limit` chunks, later ones are tokenized at the rebuild as before.
+    """
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self.words: list[str] = []
+        self.numbers: dict[str, int] = {}
+        self.tokens: dict[int, np.ndarray] = {}
+
+    def add(self, chunk_ids, texts: list[str]) -> None:
+        """Tokenize and keep these chunks' texts (nothing once the cache holds `limit` chunks)."""
+        import bm25s
+
+        if not texts or len(self.tokens) + len(texts) > self.limit:
+            return
+        batch = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False)
+        # The batch numbers its own words 0..n-1: map them to this cache's numbers.
+        mapping = np.empty(len(batch.vocab), dtype=np.int32)
+        for word, number in batch.vocab.items():
+            known = self.numbers.get(word)
+            if known is None:
+                known = self.numbers[word] = len(self.words)
+                self.words.append(word)
+            mapping[number] = known
+        for chunk_id, numbers in zip(chunk_ids, batch.ids):
+            self.tokens[int(chunk_id)] = mapping[np.asarray(numbers, dtype=np.int64)]
+
+    def get(self, chunk_id: int) -> list[str] | None:
+        """A chunk's tokens, as `tokenize` gives them, if cached."""
+        numbers = self.tokens.get(chunk_id)
+        return None if numbers is None else list(map(self.words.__getitem__, numbers.tolist()))

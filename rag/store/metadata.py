@@ -196,8 +196,11 @@ class MetadataStore:
         """content_hash -> doc_id for stored documents with any of these hashes."""
         return {h: d for d, h in self._in("SELECT doc_id, content_hash FROM documents WHERE content_hash IN ({})", list(hashes))}
 
-    def insert_document(self, document: Document, chunks: list[Chunk], vectors: np.ndarray) -> list[int]:
-        """Store a document and its chunks; returns the new chunk ids. Call inside a transaction."""
+    def insert_document(self, document: Document, chunks: list[Chunk], vectors: np.ndarray,
+                        flagged: list[tuple[int, int]] | None = None) -> list[int]:
+        """Store a document and its chunks; returns the new chunk ids. Call inside a transaction.
+
+        `flagged`: the spans of its sentences addressed to an AI, when already found (found here if None)."""
         self.db.execute(
             "INSERT INTO documents (doc_id, content_hash, title, date, source, url, text, origin, n_chunks, added_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -205,7 +208,7 @@ class MetadataStore:
              document.url, document.text, document.origin, len(chunks), time.time()),
         )
         self.db.executemany("INSERT INTO flagged (doc_id, start, end) VALUES (?, ?, ?)",
-                            [(document.doc_id, s, e) for s, e in instruction_spans(document.text)])
+                            [(document.doc_id, s, e) for s, e in (instruction_spans(document.text) if flagged is None else flagged)])
         ids = []
         for chunk, vector in zip(chunks, vectors):
             cursor = self.db.execute(
