@@ -195,7 +195,7 @@ class NewsIndex:
                 unknown.append((len(ids), self.chunker.embedding_text(title, text)))
             ids.append(chunk_id)
             tokens.append(cached)
-        for (position, _), words in zip(unknown, tokenize([text for _, text in unknown]) if unknown else []):
+        for (position, _), words in zip(unknown, tokenize([text for _, text in unknown])):
             tokens[position] = words
         return BM25Index.from_tokens(ids, tokens)
 

@@ -22,11 +22,16 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stemmed word tokens without English stop words."""
+def _bm25s_tokenize(texts: list[str], return_ids: bool):
+    """bm25s's tokenizer as this index uses it: English stop words out, English stemming."""
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=return_ids, show_progress=False)
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stemmed word tokens without English stop words."""
+    return _bm25s_tokenize(texts, return_ids=False)
 
 
 class BM25Index:
@@ -117,11 +122,9 @@ class TokenCache:
 
     def add(self, chunk_ids, texts: list[str]) -> None:
         """Tokenize and keep these chunks' texts (nothing once the cache holds `limit` chunks)."""
-        import bm25s
-
         if not texts or len(self.tokens) + len(texts) > self.limit:
             return
-        batch = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False)
+        batch = _bm25s_tokenize(texts, return_ids=True)  # the tokens of `tokenize`, as numbers and their words
         # The batch numbers its own words 0..n-1: map them to this cache's numbers.
         mapping = np.empty(len(batch.vocab), dtype=np.int32)
         for word, number in batch.vocab.items():
