@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.config import calibrated
-from rag.grounding import Evidence, GroundingChecker, SourceSentence, strip_span
+from rag.grounding import CLOSING, Evidence, GroundingChecker, SourceSentence, balanced, strip_span
 from rag.question import Question
 from rag.types import Hit
 
@@ -109,7 +109,9 @@ class AnswerComposer:
         best: tuple[int, int] | None = None
         for start, end in clause_spans(doc):
             start, end = strip_span(source.text, start, end)
-            if not (start <= needed[0][0] and needed[0][1] <= end) or len(source.text[start:end].split()) < MIN_CLAUSE_WORDS:
+            clause = source.text[start:end]
+            if (not (start <= needed[0][0] and needed[0][1] <= end) or len(clause.split()) < MIN_CLAUSE_WORDS
+                    or not balanced(clause)):
                 continue
             if best is None or end - start < best[1] - best[0]:
                 best = (start, end)
@@ -118,17 +120,24 @@ class AnswerComposer:
         return source.start + best[0], source.start + best[1]
 
 
-CLAUSAL = {"ccomp", "advcl", "conj", "parataxis", "relcl", "xcomp"}
+# Clauses after the verb that may go: adjuncts and coordinated clauses. Not its complements ("it means
+# [that ...]", "should be regarded [as ...]"): without them what is left says nothing.
+CLAUSAL = {"advcl", "conj", "parataxis", "relcl"}
 ADJUNCTS = {"prep", "npadvmod", "advmod", "advcl", "ccomp", "parataxis", "intj"}
 LEADING = {"and", "but", "or", "so", "that", "because", "while", "whereas", ",", ";", ":", "-", "—", "–"}
+CLOSERS = set(CLOSING.values()) | {'"'}
 
 
 def clause_spans(doc) -> list[tuple[int, int]]:
-    """Character spans of the clauses of a parsed sentence, each with edge clauses pruned or not."""
+    """Character spans of the clauses of a parsed sentence, each with edge clauses pruned or not. A
+    clause inside the sentence whose subject is a pronoun ("..., but it was later reappropriated")
+    does not stand alone: its "it" is in the part cut off."""
     spans = []
     for head in doc:
         subjects = [c for c in head.children if c.dep_ in ("nsubj", "nsubjpass", "expl")]
         if not subjects or any(s.tag_ in ("WDT", "WP", "WP$") for s in subjects):
+            continue
+        if head.left_edge.i > 0 and subjects[0].tag_ == "PRP":
             continue
         first, last = head.left_edge.i, head.right_edge.i
         # Children at the edges that may go: adjuncts before the subject, clauses after the verb.
@@ -141,7 +150,7 @@ def clause_spans(doc) -> list[tuple[int, int]]:
             while start < head.i and (doc[start].lower_ in LEADING or doc[start].is_punct):
                 start += 1
             for end in ends:
-                while end > head.i and (doc[end].lower_ in LEADING or doc[end].is_punct):
+                while end > head.i and (doc[end].lower_ in LEADING or doc[end].is_punct and doc[end].text not in CLOSERS):
                     end -= 1
                 if start <= subjects[0].i and end >= head.i:
                     spans.append((doc[start].idx, doc[end].idx + len(doc[end].text)))

@@ -392,7 +392,8 @@ class GroundingChecker:
             for first in range(len(breaks) - 1):
                 for last in range(first + 1, len(breaks)):
                     start, end = strip_span(source.text, breaks[first], breaks[last])
-                    if end - start < len(source.text) and len(source.text[start:end].split()) >= 3:
+                    if (end - start < len(source.text) and len(source.text[start:end].split()) >= 3
+                            and balanced(source.text[start:end])):
                         options.append(SourceSentence(source.passage, hit.start + offset + start, hit.start + offset + end,
                                                       source.text[start:end], year=source.year))
         options = sorted({(o.start, o.end): o for o in options}.values(), key=lambda o: o.end - o.start)[:MAX_TIGHTER]
@@ -509,6 +510,21 @@ class GroundingChecker:
                     spans.append(Entity(code.group(), "CODE", *code.span()))
             spans += [e for e in facts.entities if e.kind in NAME_KINDS and window[0] <= e.start <= window[1]]
         return [s for s in spans if not name_present(tuple(surface_tokens(s.text)), question.tokens)]
+
+
+CLOSING = {"(": ")", "[": "]", "“": "”"}
+
+
+def balanced(text: str) -> bool:
+    """Whether every bracket and curly quote in `text` closes what it opened there (a quote cut inside
+    "(later King James II" shows half a parenthesis), and straight double quotes come in pairs."""
+    open_: list[str] = []
+    for char in text:
+        if char in CLOSING:
+            open_.append(CLOSING[char])
+        elif char in CLOSING.values() and (not open_ or open_.pop() != char):
+            return False
+    return not open_ and text.count('"') % 2 == 0
 
 
 def strip_span(text: str, start: int, end: int) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from conftest import shared_data
 from rag.answer import REFUSAL, Answerer
 from rag.facts import dates, dates_agree, quantities, quantities_agree
 from rag.generate import ChatGenerator, load_generator
-from rag.grounding import GroundingChecker, split_sentences
+from rag.grounding import GroundingChecker, balanced, split_sentences
 from rag.hygiene import StreamCleaner, clean_draft
 from rag.prompt import PromptBuilder
 from rag.question import QuestionAnalyzer
@@ -197,6 +197,30 @@ def test_quotes_are_trimmed_to_the_clause_that_supports_the_claim(forum, setting
     quote = answer.citations[0].quote
     assert "12 percent" in quote and "38.6" not in quote and "regions" not in quote
     check_quotes(answer, forum)
+
+
+def test_a_quoted_clause_stands_alone():
+    """A clause cut from a sentence keeps its verb's complement, both halves of its brackets, and the
+    noun its pronoun refers to; an answering clause is still cut from a long sentence."""
+    from rag.compose import clause_spans
+    from rag.entities import EntityTagger
+
+    assert balanced("the Duke of York (later King James II)") and not balanced("the Duke of York (later King James II")
+    assert not balanced("King James II) of England") and not balanced('he said "no')
+    tagger = EntityTagger()
+
+    def clauses(sentence):
+        return [sentence[a:b] for a, b in clause_spans(tagger.parse(sentence))]
+
+    cut = clauses("For example, if ARR = 7 %, then it means that the project is expected to earn seven cents per dollar.")
+    assert cut and not any(c.endswith("it means") for c in cut)
+    cut = clauses("In 1664 the town was renamed New York, after the Duke of York (later King James II of England).")
+    assert cut and all(balanced(c) for c in cut)
+    cut = clauses("The term was first used as a slur, but it was later reappropriated by the people of North Carolina.")
+    assert cut and not any(c.startswith("it ") for c in cut)
+    cut = clauses("You probably spoke about this in detail, the trade turnover has grown by 16 percent compared to 2020, "
+                  "reaching $3.3 billion.")
+    assert "the trade turnover has grown by 16 percent compared to 2020" in cut
 
 
 def test_extractive_answers_with_one_quoted_sentence(forum, settings):
