@@ -209,3 +209,36 @@ def test_a_lone_query_padded_to_its_shape_bucket_keeps_its_vector(embedder, torc
     batched = embedder.encode(SENTENCES)
     assert np.min(np.sum(alone * batched, axis=1)) > 0.9999
     assert np.min(np.sum(alone * torch_vectors, axis=1)) > 0.999
+
+
+def test_openvino_runs_batches_side_by_side_with_the_vectors_of_one_at_a_time():
+    """With two cores OpenVINO runs one batch per core (rag.embedding_onnx.ParallelRunner): same vectors as
+    batches run one after another, a failure in a batch's callback reaches the caller, one core runs none."""
+    pytest.importorskip("openvino")
+    embedder = Embedder(EmbeddingSettings(backend="openvino", threads=2, batch_size=4))
+    if embedder.runtime["backend"] != "openvino":
+        pytest.skip(f"OpenVINO could not load here: {embedder.runtime}")
+    parallel = embedder.model.parallel
+    assert parallel is not None and parallel.streams == 2
+    texts = [f"{sentence} ({n} words on)" + " more" * n for n, sentence in enumerate(SENTENCES * 5)]
+    embedder.encode(texts[:12])
+    assert parallel._queue is None  # 3 batches: one request on both cores, no second model compiled
+    together = embedder.encode(texts)
+    assert parallel._queue is not None  # 20 texts, batches of 4: run side by side
+    embedder.model.parallel = None
+    try:
+        one_by_one = embedder.encode(texts)
+    finally:
+        embedder.model.parallel = parallel
+    assert np.allclose(together, one_by_one, atol=1e-6)
+    assert float(embedder.encode(texts[:1])[0] @ one_by_one[0]) > 0.9999  # a lone query: one request, padded
+
+    def failing(hidden):
+        raise ValueError("pooling failed")
+
+    feed = {name: np.ones((1, 4), dtype=np.int64) for name in embedder.model.inputs}
+    parallel.start(feed, failing)
+    with pytest.raises(ValueError, match="pooling failed"):
+        parallel.wait()
+    parallel.wait()  # reported once
+    assert Embedder(EmbeddingSettings(backend="openvino", threads=1)).model.parallel is None
