@@ -71,6 +71,18 @@ class ExportedEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
         parallel = self.parallel if side_by_side and len(batches) > 1 else None
+        try:
+            self._run_batches(texts, batches, out, parallel)
+        finally:  # every batch started is finished before `out` is returned or abandoned
+            if parallel is not None:
+                parallel.wait()
+        if normalize_embeddings:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _run_batches(self, texts: list[str], batches: list[np.ndarray], out: np.ndarray,
+                     parallel: ParallelRunner | None) -> None:
+        """Pool each batch's token embeddings into its rows of `out`."""
         for chosen in batches:
             # A lone text (a query) is padded to a multiple of `shape_bucket` tokens so that most queries
             # share an input shape (see load_openvino). Never past the model's length.
@@ -88,11 +100,6 @@ class ExportedEncoder:
                 parallel.start(feed, store)
             else:
                 store(self.run(feed))
-        if parallel is not None:
-            parallel.wait()
-        if normalize_embeddings:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.pooling == "cls":
@@ -197,7 +204,7 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
     # int8 weights on f32; the mask keeps the vector, cosine 0.9999999). ONNX Runtime has no such cost
     # and would only pay for the padding.
     encoder.shape_bucket = 16
-    if cores > 1:  # many batches (an ingest, a long answer's evidence): one stream per core
+    if cores > 1:  # an ingest's encode calls (rag.embedding.SIDE_BY_SIDE_BATCHES): one stream per core
         streams = {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": cores, "INFERENCE_NUM_THREADS": cores}
         encoder.parallel = ParallelRunner(lambda: core.compile_model(core.read_model(str(model_file)), "CPU", streams), cores)
     return encoder
