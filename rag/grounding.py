@@ -392,10 +392,10 @@ class GroundingChecker:
             for first in range(len(breaks) - 1):
                 for last in range(first + 1, len(breaks)):
                     start, end = strip_span(source.text, breaks[first], breaks[last])
-                    if (end - start < len(source.text) and len(source.text[start:end].split()) >= 3
-                            and balanced(source.text[start:end])):
+                    text = source.text[start:end]
+                    if end - start < len(source.text) and len(text.split()) >= 3 and balanced(text):
                         options.append(SourceSentence(source.passage, hit.start + offset + start, hit.start + offset + end,
-                                                      source.text[start:end], year=source.year))
+                                                      text, year=source.year))
         options = sorted({(o.start, o.end): o for o in options}.values(), key=lambda o: o.end - o.start)[:MAX_TIGHTER]
         if not options:
             return None
