@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from rag.config import EmbeddingSettings
+from rag.cpus import usable_cpus
 from rag.errors import ErrorKind, RagError
 from rag.registry import Registry, Spec
 
@@ -56,8 +57,9 @@ def load_torch(path: str, settings: EmbeddingSettings):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    if settings.threads > 0:
-        torch.set_num_threads(settings.threads)
+    # torch's default is the host's cores, more than a CPU quota or an affinity mask may allow.
+    if settings.threads > 0 or usable_cpus() < torch.get_num_threads():
+        torch.set_num_threads(settings.threads or usable_cpus())
     return SentenceTransformer(path, device=settings.device)
 
 

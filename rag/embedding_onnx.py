@@ -32,6 +32,8 @@ from typing import Callable
 
 import numpy as np
 
+from rag.cpus import usable_cpus
+
 EXPORT_VERSION = 1  # bump when the export below changes: cached files of another version are not reused
 OPSET = 17
 
@@ -156,7 +158,7 @@ def load_onnx(model_path: str, settings) -> ExportedEncoder:
     quantize = "int8" if settings.quantize == "int8" else "none"  # auto: its int8 drifts past the bar
     onnx_file = exported_model(Path(model_path), quantize, settings.cache_dir)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = settings.threads or (os.cpu_count() or 1)
+    options.intra_op_num_threads = settings.threads or usable_cpus()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
     encoder = ExportedEncoder(model_path, lambda feed: session.run(None, feed)[0], {i.name for i in session.get_inputs()})
@@ -187,10 +189,10 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
     if not runs_safely(model_file, precision, settings.cache_dir):
         raise RuntimeError(f"OpenVINO {precision} inference crashed in a probe process on this CPU")
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
-    if settings.threads:
-        config["INFERENCE_NUM_THREADS"] = settings.threads
+    cores = settings.threads or usable_cpus()
+    if settings.threads or cores < (os.cpu_count() or 1):  # OpenVINO sees the affinity, not a CPU quota
+        config["INFERENCE_NUM_THREADS"] = cores
     compiled = core.compile_model(core.read_model(str(model_file)), "CPU", config)
-    cores = settings.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     request, output, lock = compiled.create_infer_request(), compiled.output(0), threading.Lock()
 
     def run(feed: dict) -> np.ndarray:

@@ -1,6 +1,9 @@
-"""Settings: defaults, file, environment, validation."""
+"""Settings: defaults, file, environment, validation; the CPUs thread pools are sized by."""
+
+import sys
 
 import pytest
+from conftest import ROOT
 
 from rag.config import ConfigError, Settings
 
@@ -115,3 +118,42 @@ def test_the_readme_documents_every_registered_backend():
         assert f"`{name}`" in readme, name
     for extension in READERS.names():
         assert extension in readme, extension
+
+
+# -- CPUs a process may use (rag.cpus) ----------------------------------------------------------------------
+def test_thread_pools_are_sized_by_the_cpu_quota_and_affinity_not_the_host(tmp_path):
+    """A container given 1.5 CPUs of a big host (cgroup v2 cpu.max) or half a CPU (v1 cfs quota) must
+    not start a thread per host core; the tightest limit on the way up to the root counts."""
+    import os
+    import subprocess
+
+    from rag.cpus import cgroup_quota, count_usable
+
+    v2 = tmp_path / "v2"
+    (v2 / "kubepods" / "pod1" / "ctr").mkdir(parents=True)
+    (v2 / "kubepods" / "pod1" / "ctr" / "cpu.max").write_text("max 100000\n")
+    (v2 / "kubepods" / "pod1" / "cpu.max").write_text("150000 100000\n")
+    (v2 / "kubepods" / "cpu.max").write_text("400000 100000\n")
+    (tmp_path / "v2.cgroup").write_text("0::/kubepods/pod1/ctr\n")
+    assert cgroup_quota(v2, tmp_path / "v2.cgroup") == 1.5
+    assert count_usable(v2, tmp_path / "v2.cgroup") == min(2, len(os.sched_getaffinity(0)))
+
+    v1 = tmp_path / "v1"
+    (v1 / "cpu" / "docker" / "abc").mkdir(parents=True)
+    (v1 / "cpu" / "docker" / "abc" / "cpu.cfs_quota_us").write_text("50000\n")
+    (v1 / "cpu" / "docker" / "abc" / "cpu.cfs_period_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # unlimited
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    (tmp_path / "v1.cgroup").write_text("12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n")
+    assert cgroup_quota(v1, tmp_path / "v1.cgroup") == 0.5 and count_usable(v1, tmp_path / "v1.cgroup") == 1
+
+    (tmp_path / "none.cgroup").write_text("0::/../../etc\n")  # nothing to read there: no limit, no escape
+    assert cgroup_quota(tmp_path / "missing", tmp_path / "none.cgroup") is None
+    assert count_usable(tmp_path / "missing", tmp_path / "nowhere") == len(os.sched_getaffinity(0))
+
+    # A process pinned to one CPU (taskset) sizes its pools for one, whatever os.cpu_count() says.
+    pinned = subprocess.run([sys.executable, "-c", "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+                             "from rag.cpus import usable_cpus; print(usable_cpus(), os.cpu_count())"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stdout.split()[0] == "1"

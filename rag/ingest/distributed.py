@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import warnings
 from itertools import groupby
 from pathlib import Path
@@ -33,6 +32,7 @@ from rag.errors import ErrorKind, RagError
 
 from rag.chunking import Chunker
 from rag.config import Settings
+from rag.cpus import usable_cpus
 from rag.index import NewsIndex
 from rag.ingest import FieldMap, iter_files, load_file, parse
 from rag.ingest.pipeline import IngestPipeline, IngestReport, PreparedDocument
@@ -170,7 +170,7 @@ def start_ray(address: str | None):
                 if address:
                     ray.init(address=address, **options)
                 else:
-                    ray.init(num_cpus=os.cpu_count() or 1, **options)
+                    ray.init(num_cpus=usable_cpus(), **options)
                 break
             except Exception as exc:  # ConnectionError, RuntimeError, ValueError from a bad address
                 ray.shutdown()

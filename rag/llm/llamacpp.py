@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from rag.config import LLMSettings
+from rag.cpus import usable_cpus
 from rag.llm.base import LLMError, Message
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -63,7 +64,7 @@ def converted_model_path(source: str, fmt: str, cache_dir: str = "") -> str:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftypes[fmt]
     params.allow_requantize = True  # the source is already quantized; F16 holds its values as they are
-    params.nthread = os.cpu_count() or 1
+    params.nthread = usable_cpus()
     with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor it converts
         code = llama_cpp.llama_model_quantize(source.encode(), partial.encode(), params)
     if code != 0 or not os.path.isfile(partial):
@@ -103,7 +104,7 @@ class LlamaCppLLM:
             raise LLMError("the llamacpp backend needs llama-cpp-python (`make install` builds it)") from exc
         # 0 = half the cores: the embedder and the verification share the machine with the model, and
         # on 2 cores one llama.cpp thread gives the faster first token (bench/answer_latency.py).
-        threads = settings.llamacpp.threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = settings.llamacpp.threads or max(1, usable_cpus() // 2)
         options = dict(n_ctx=settings.context_tokens, n_threads=threads, seed=settings.seed,
                        flash_attn=settings.llamacpp.flash_attn, verbose=False)
         self.context_tokens = settings.context_tokens
