@@ -25,6 +25,7 @@ from rag.index import NewsIndex
 from rag.ingest import FieldMap
 from rag.retrieve import Retriever
 from rag.store import VECTOR_STORES
+from rag.terminal import DraftView, safe_output
 from rag.types import Answer, Hit, QueryError, SearchFilters
 
 
@@ -129,6 +130,11 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rag` console script."""
     args = build_parser().parse_args(argv)
+    with safe_output():  # nothing printed from a document or a model can drive the terminal
+        return _run(args)
+
+
+def _run(args) -> int:
     settings = None
     try:
         settings = Settings.load(args.config)
@@ -266,15 +272,17 @@ def cmd_ask(args, settings: Settings) -> int:
 
 
 def _answer(answerer, question: str, history: list[dict], args, filters: SearchFilters, stream: bool) -> Answer:
-    """Run the answer path; the unverified draft streams to stderr, the verified answer is returned."""
+    """Run the answer path and return the verified answer; on a terminal the unverified draft shows
+    while it streams (dimmed, labelled) and is erased before the answer is printed."""
     from rag.answer import collect
 
     events = answerer.stream(question, history=history, k=args.k, filters=filters, favour_recent=args.recent,
                              as_of=args.as_of)
-    answer = collect(events, (lambda piece: print(piece, end="", file=sys.stderr, flush=True)) if stream else None)
-    if stream and answer.draft:
-        print("\n", file=sys.stderr)
-    return answer
+    draft = DraftView(sys.stderr)
+    try:
+        return collect(events, draft.feed if stream else None)
+    finally:
+        draft.clear()
 
 
 def _chat(answerer, args, filters: SearchFilters) -> int:

@@ -286,6 +286,40 @@ def test_interactive_chat_answers_and_follows_up(tmp_path):
     assert "[1]" in turns[1] and "16 percent" in turns[2]
 
 
+def test_a_terminal_shows_the_draft_labelled_and_erases_it_before_the_verified_answer(monkeypatch):
+    """`rag ask` streams the unverified draft so that the wait shows progress; a draft the verification
+    rejects ("meets on March 3") must not stay on the screen above the answer. Piped, nothing shows."""
+    import io
+
+    from rag.terminal import DIM, DRAFT_LABEL, ControlFilter, DraftView, screen_rows
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", "30")
+    screen = Terminal()
+    view = DraftView(ControlFilter(screen))  # as the CLI has it: stderr filtered, its own codes underneath
+    view.feed("The commission meets\x1b[2J on ")
+    view.feed("March 3, a Friday, in the capital.")
+    shown = screen.getvalue()
+    assert shown.startswith(DIM + DRAFT_LABEL) and "\x1b[2J" not in shown
+    assert shown.endswith("The commission meets on March 3, a Friday, in the capital.")
+    rows = screen_rows(DRAFT_LABEL + "The commission meets on March 3, a Friday, in the capital.", 30)
+    assert rows == 4
+    view.clear()
+    assert screen.getvalue() == shown + f"\x1b[0m\r\x1b[{rows - 1}A\x1b[J"  # back to its first row, cleared
+    view.clear()  # nothing left to erase
+    assert screen.getvalue().endswith("\x1b[J") and screen.getvalue().count("\x1b[J") == 1
+    assert screen_rows("ab\n\nwide 中文", 8) == 4 and screen_rows("中" * 5, 8) == 2
+
+    piped = io.StringIO()
+    view = DraftView(ControlFilter(piped))
+    view.feed("The commission meets on March 3.")
+    view.clear()
+    assert piped.getvalue() == ""
+
+
 def test_transformers_backend_loads_the_bundled_gguf_and_answers(seeded, settings):
     from rag.llm.llamacpp import bundled_model_path
 

@@ -167,6 +167,40 @@ def test_bm25_texts_of_a_long_document_are_read_once(tmp_path, settings, ingest,
     assert not any("substr" in s for s in statements) and len(statements) <= 3
 
 
+def test_control_characters_from_documents_never_reach_the_terminal(tmp_path, settings, ingest, open_index):
+    """An escape sequence in an article would drive the terminal `rag search` / `rag ask` print it on
+    (retitle the window, clear the screen, rewrite what was printed): ingest drops them, and the
+    CLI's output drops any an older index still holds."""
+    from rag.terminal import CONTROL
+    from rag.types import Document
+
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Evil\x1b[31m headline\n\nThe council approved\x1b]0;owned\x07 the budget\x07 of "
+                                  "5 million dollars on Monday.\x08 The vote was close.\n")
+    (folder / "b.jsonl").write_text(json.dumps({"id": "b", "title": "Bell\x07 \x1b[2J title", "source": "Wire\x9b",
+                                                "text": "The mayor\x1b[2K resigned on Friday after the council vote."}) + "\n")
+    assert ingest(folder).added == 2
+    index = open_index(writable=False)
+    stored = index.metadata.get_document("b")
+    assert (stored["title"], stored["source"]) == ("Bell title", "Wire")
+    assert stored["text"] == "The mayor resigned on Friday after the council vote."
+    index.close()
+    searched = run_cli("search", "council budget vote", "--index", str(settings.index_dir))
+    assert "The council approved the budget of 5 million dollars on Monday." in searched.stdout
+    assert "Evil headline" in searched.stdout and "[31m" not in searched.stdout
+
+    with open_index() as old:  # as written by an older version, or through the Python API
+        old.add_documents([Document(doc_id="old", title="Old\x1b[31m title", source="x",
+                                    text="Old news\x1b]0;owned\x07 about the council budget vote.\x1b[2J\x07")])
+    searched = run_cli("search", "old news about the council budget vote", "--index", str(settings.index_dir))
+    asked = run_cli("ask", "What did the council vote on?", "--index", str(settings.index_dir), "--llm", "extractive")
+    for result in (searched, asked):
+        assert result.returncode == 0, result.stderr
+        assert not CONTROL.search(result.stdout + result.stderr) and "council" in result.stdout
+    assert "Old title" in searched.stdout and "Old news about the council budget vote." in searched.stdout
+
+
 # -- 3/4. Host allow-list, cross-site writes, UI logins -----------------------------------------------------
 def test_foreign_hosts_and_cross_site_writes_are_refused_by_the_api(seeded_dir, embedder):
     with app_client(seeded_dir, embedder) as client:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Iterator, Mapping, Protocol
 from urllib.parse import urlparse
 
+from rag.terminal import strip_controls
 from rag.types import Document, IngestIssue
 
 ReadItem = Document | IngestIssue
@@ -72,19 +73,26 @@ def document_from_record(record: Mapping, fields: FieldMap, origin: str) -> Docu
     return Document(
         doc_id=fields.get(record, "id") or text_id(text),
         text=text,
-        title=fields.get(record, "title"),
+        title=clean_line(fields.get(record, "title")),
         date=normalize_date(fields.get(record, "date")),
-        source=fields.get(record, "source") or source_from_url(url),
+        source=clean_line(fields.get(record, "source")) or source_from_url(url),
         url=url,
         origin=origin,
     )
 
 
 def clean_text(text: str) -> str:
-    """Normalise line endings and Unicode form, trim trailing spaces; paragraphs stay newline-separated."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Normalise line endings and Unicode form, drop control characters (an escape sequence or a bell
+    in an article is not text, and would drive a terminal it is printed on), trim trailing spaces;
+    paragraphs stay newline-separated."""
+    text = unicodedata.normalize("NFC", strip_controls(text.replace("\r\n", "\n").replace("\r", "\n")))
     lines = [line.rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def clean_line(text: str) -> str:
+    """A one-line field (a title, a source name): clean text on one line, spaces collapsed."""
+    return " ".join(clean_text(text).split())
 
 
 def text_id(text: str) -> str:
