@@ -1,5 +1,6 @@
 """Readers: every format from small fixtures written here, and every kind of bad input."""
 
+import codecs
 import gzip
 import json
 
@@ -173,6 +174,23 @@ def test_bad_files_are_reported_by_name(tmp_path, name, content, message):
     docs, issues = read_all(path)
     assert not docs
     assert len(issues) == 1 and issues[0].path == str(path) and message in issues[0].message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_text(tmp_path, encoding):
+    """What Windows editors save as "Unicode": NUL bytes, but text; the same article as in UTF-8."""
+    article = "Harbour reopens\n\nThe harbour reopened on Monday after the storm, officials in Gdańsk said.\n"
+    data = article.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    (tmp_path / "wide.txt").write_bytes(data)
+    (tmp_path / "plain.txt").write_text(article, encoding="utf-8")
+    wide, issues = read_all(tmp_path / "wide.txt")
+    plain, _ = read_all(tmp_path / "plain.txt")
+    assert not issues and (wide[0].title, wide[0].text) == (plain[0].title, plain[0].text)
+    (tmp_path / "broken.txt").write_bytes(codecs.BOM_UTF16_LE + "line one\nline two".encode("utf-16-le") + b"\x00\xd8x\x00")
+    _, issues = read_all(tmp_path / "broken.txt")
+    assert "line 2: invalid UTF-16" in issues[0].message
 
 
 def test_folders_are_walked_recursively_skipping_hidden(tmp_path):

@@ -7,6 +7,7 @@ that names the file and, where there is one, the line, so one bad file never sto
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import zlib
@@ -68,6 +69,12 @@ def format_of(path: str | Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
+# Byte order marks of UTF-32 (first: its little-endian mark starts like UTF-16's) and UTF-16.
+WIDE_ENCODINGS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                  (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+WIDE_BOMS = tuple(bom for bom, _ in WIDE_ENCODINGS)
+
+
 def load_file(path: str | Path, max_bytes: int | None = None) -> SourceFile:
     """Read (and gunzip) a file, raising ValueError with a user-facing reason when it is unusable.
 
@@ -91,7 +98,7 @@ def load_file(path: str | Path, max_bytes: int | None = None) -> SourceFile:
         raise ValueError(f"cannot read file: {exc.strerror or exc}") from None
     if not raw.strip():
         raise ValueError("empty file")
-    if b"\x00" in raw[:8192]:
+    if b"\x00" in raw[:8192] and not raw.startswith(WIDE_BOMS):  # UTF-16/32 text has NULs
         raise ValueError("binary data (NUL bytes), not a text document")
     return SourceFile(str(path), raw, hashlib.sha256(raw).hexdigest(), extension)
 
@@ -112,12 +119,17 @@ def _gunzip(path: Path, max_bytes: int | None, limit: str) -> bytes:
 
 
 def decode(source: SourceFile) -> str:
-    """UTF-8 text (a BOM is allowed); bad bytes are an error naming the line."""
+    """UTF-8 text (a BOM is allowed), or UTF-16/32 that starts with its BOM (what Windows editors save
+    as "Unicode"); bad bytes are an error naming the line."""
+    data = source.data
+    encoding = next((name for bom, name in WIDE_ENCODINGS if data.startswith(bom)), "utf-8-sig")
     try:
-        return source.data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = source.data[: exc.start].count(b"\n") + 1
-        raise ValueError(f"line {line}: invalid UTF-8 (byte 0x{source.data[exc.start]:02x} at offset {exc.start})") from None
+        line = data[: exc.start].decode(encoding, errors="replace").count("\n") + 1
+        name = encoding.removesuffix("-sig").upper()
+        raise ValueError(f"line {line}: invalid {name} (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                         f"save the file as UTF-8") from None
 
 
 def parse(source: SourceFile, fields: FieldMap | None = None, max_document_chars: int | None = None) -> Iterator[ReadItem]:
