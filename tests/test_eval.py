@@ -33,6 +33,12 @@ def test_answer_metrics_follow_squad_normalization():
     assert mx.token_f1("about 220,000", ["220,000", "something else"]) == pytest.approx(2 / 3)
     assert mx.token_f1("nothing", ["220,000"]) == 0.0
     assert mx.contains_answer("It grew by 16 percent [1].", ["16 percent"]) == 1.0
+    # A possessive still contains the name; a name ending in "s" still matches either spelling.
+    assert mx.contains_answer("Gustavo Petro will become Colombia’s first leftist leader.", ["Colombia"]) == 1.0
+    assert mx.contains_answer("As Mississippi's capital city entered a fourth day", ["Mississippi"]) == 1.0
+    assert mx.contains_answer("Dominos left Italy.", ["Domino’s"]) == 1.0
+    assert mx.contains_answer("Colombians voted.", ["Colombia"]) == 0.0
+    assert mx.contains_answer("Colombia voted.", [""]) == 0.0
 
 
 def test_classification_metrics_by_hand():
