@@ -20,7 +20,7 @@ _REF = r"(?:\s*\[?\d+\]?)?"
 SCAFFOLD = re.compile(
     r"^\s*(?:"
     r"(?:sure|okay|ok|certainly)[!.,]?\s*|here(?:'s| is) (?:the|my) answer\s*[:.]?\s*|"
-    r"(?:the\s+)?(?:short\s+|final\s+|correct\s+)?answer(?:\s+to\s+(?:the|your)\s+question)?\s*(?:is)?\s*[:\-–]\s*|"
+    r"(?:the\s+)?(?:short\s+|final\s+|correct\s+)?answer(?:\s+to\s+(?:the|your|this|that)\s+question)?\s*(?:is)?\s*[:\-–]\s*|"
     r"(?:the\s+)?(?:short\s+|final\s+|correct\s+)?answer\s+is\s+(?=\S)|"
     rf"(?:according\s+to|based\s+on)\s+{_SOURCE}{_REF}\s*(?:provided\s*)?[,:]?\s*|"
     rf"(?:from|in|as\s+(?:stated|mentioned|said)\s+in)\s+{_SOURCE}{_REF}\s*(?:provided\s*)?[,:]\s*|"

@@ -138,6 +138,7 @@ def test_a_vague_or_restated_answer_does_not_answer(checker, embedder, question,
 # -- hygiene --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("raw, clean", [
     ("The answer is: 3 [1]", "3"),
+    ("The answer to this question is: 3.3 billion.", "3.3 billion."),
     ("Х Х Х President Brandt said: thank you.", "President Brandt said: thank you."),
     ("According to passage [2], about 65,000 trucks cross daily.", "About 65,000 trucks cross daily."),
     ("* * *\nMore than 40 regions signed. They also", "More than 40 regions signed."),
