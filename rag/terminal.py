@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import shutil
 import sys
@@ -92,11 +93,22 @@ class DraftView:
         """Erase the draft: back to the row it started on, then clear to the end of the screen."""
         if not self.shown:
             return
-        rows = screen_rows(self.shown, shutil.get_terminal_size().columns)
+        rows = screen_rows(self.shown, terminal_columns(self.stream))
         up = f"\x1b[{rows - 1}A" if rows > 1 else ""
         self.stream.write(f"{RESET}\r{up}\x1b[J")
         self.stream.flush()
         self.shown = ""
+
+
+def terminal_columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` writes to (stdout may be a file while stderr is the terminal);
+    $COLUMNS when set, as shutil reads it."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return shutil.get_terminal_size().columns
 
 
 def screen_rows(text: str, columns: int) -> int:
