@@ -47,6 +47,7 @@ TERSE_WORDS = 4  # a claim with fewer content words is embedded together with it
 # A clause boundary inside a sentence: a comma, semicolon, colon or dash, or a parenthesis.
 CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+|\s+[—–]\s+|\s+--?\s+|\s+(?=\()|(?<=\))\s+")
 MAX_TIGHTER = 24  # spans tried when tightening a quote
+LIST_ITEMS = 3  # nouns joined in a list from which on each must be in the source (GroundingChecker.listed_items)
 JOINT_CANDIDATES = 4  # a claim's best sources tried two by two
 FOCUS_WINDOW = 4  # words after a number that may name what it counts
 # Two numbers count the same thing when the words after them are this close (all-MiniLM-L6-v2):
@@ -266,8 +267,8 @@ class GroundingChecker:
 
     # -- scoring ------------------------------------------------------------------------------
     def _prepare(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None,
-                 question: str) -> tuple[np.ndarray, list[tuple[Facts, set[str], int]], list[Facts]]:
-        """Cosines (claims x sources), each claim's (new facts, words, number of new facts), sources' facts."""
+                 question: str) -> tuple[np.ndarray, list[tuple[Facts, set[str], int, set[str]]], list[Facts]]:
+        """Cosines (claims x sources), each claim's (new facts, words, number of new facts, listed items), sources' facts."""
         claim_facts = self.facts(claims)
         question_facts = self.facts([question])[0] if question.strip() else None
         contexts = [claim if len(facts.words) >= TERSE_WORDS or not question else f"{question} {claim}"
@@ -278,16 +279,18 @@ class GroundingChecker:
         else:
             claim_vectors = self.embedder.encode(contexts)
         infos = []
-        for facts in claim_facts:
+        for claim, facts in zip(claims, claim_facts):
             new = self.new_facts(facts, question_facts)
             # A terse claim ("220,000") is judged with its question, as for the cosine.
             terse = len(facts.words) < TERSE_WORDS and question_facts is not None
             words = (facts.words | question_facts.words if terse else facts.words) - NOT_CLAIM_WORDS
-            infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names)))
+            items = self.listed_items(claim, question_facts)
+            infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names) + len(items),
+                          items))
         return claim_vectors @ source_vectors.T, infos, self.facts([s.text for s in sources])
 
-    def _row(self, cosine: float, info: tuple[Facts, set[str], int], found: Facts, year: int | None) -> np.ndarray:
-        new, words, n_facts = info
+    def _row(self, cosine: float, info: tuple[Facts, set[str], int, set[str]], found: Facts, year: int | None) -> np.ndarray:
+        new, words, n_facts, items = info
         row = np.zeros(len(FEATURES))
         row[0] = cosine
         row[1] = len(words & found.words) / len(words) if words else 0.0
@@ -295,7 +298,7 @@ class GroundingChecker:
         if not new.words and not n_facts:
             row[3] = -1.0  # nothing new: it restates the question
         elif n_facts:
-            row[3] = self._missing(new, found, year) / n_facts
+            row[3] = (self._missing(new, found, year) + len(items - found.words)) / n_facts
         if new.capitalised:
             row[4] = sum(not _token_in(w, found.tokens) for w in new.capitalised) / len(new.capitalised)
         return row
@@ -393,7 +396,9 @@ class GroundingChecker:
                 for last in range(first + 1, len(breaks)):
                     start, end = strip_span(source.text, breaks[first], breaks[last])
                     text = source.text[start:end]
-                    if end - start < len(source.text) and len(text.split()) >= 3 and balanced(text):
+                    # A clause run stands alone: balanced, and not begun at an aside's opening bracket.
+                    if (end - start < len(source.text) and len(text.split()) >= 3 and balanced(text)
+                            and not (first > 0 and text[:1] in "([")):
                         options.append(SourceSentence(source.passage, hit.start + offset + start, hit.start + offset + end,
                                                       text, year=source.year))
         options = sorted({(o.start, o.end): o for o in options}.values(), key=lambda o: o.end - o.start)[:MAX_TIGHTER]
@@ -404,6 +409,22 @@ class GroundingChecker:
             if score >= self.threshold:
                 return option  # the shortest that supports the claim on its own
         return None
+
+    def listed_items(self, claim: str, question: Facts | None) -> set[str]:
+        """Stemmed nouns of a list in the claim (LIST_ITEMS or more joined by commas or "and": "energy,
+        transportation, and logistics"), those the question names aside. Each is a fact of its own that
+        the source must state: a list is where a small model adds an item ("logistics") to the ones a
+        sentence gives ("energy, engineering, transport"), and the other words of the claim outvote it
+        in the soft score. Names in a list are checked as names already."""
+        stems: set[str] = set()
+        for token in self.tagger.parse(claim):
+            if token.pos_ not in ("NOUN", "PROPN") or token.dep_ == "conj":
+                continue
+            group = [token] + [c for c in token.conjuncts if c.pos_ in ("NOUN", "PROPN")]
+            if len(group) >= LIST_ITEMS:
+                stems.update(w for member in group if member.pos_ == "NOUN" for w in tokenize([member.text])[0])
+        # The same filter as Facts.words (its stop words include nouns such as "part" and "system").
+        return stems - NUMBER_WORDS - _stop_words() - (question.words if question is not None else set())
 
     def _missing(self, new: Facts, source: Facts, year: int | None) -> int:
         """How many of a claim's new facts the source does not state. A quantity must have the same

@@ -120,6 +120,22 @@ def test_what_a_claim_adds_to_its_question_must_be_in_the_source(checker, questi
     assert verdict.supported is supported, (verdict.score, verdict.features, verdict.source.text if verdict.source else None)
 
 
+def test_every_item_a_claim_lists_must_be_in_its_source(checker):
+    """A small model adds an item to a list the sentence gives ("energy, transportation, and logistics"
+    from "energy, engineering, transport"); the claim's other words outvote it in the soft score, so
+    each listed noun is checked like a fact. Found newcomer-style on the seed article."""
+    sources = checker.document_sentences("A very large number of joint projects are being implemented in the field of "
+                                         "energy, engineering, transport. Delegates also discussed river pollution.")
+    question = "In which fields are joint projects being implemented?"
+    added, shorter, same = checker.check([
+        "The joint projects are being implemented in the field of energy, transportation, and logistics.",
+        "The joint projects are being implemented in the field of energy and transportation.",
+        "Energy, engineering and transportation are the fields of the joint projects.",
+    ], sources, question=question)
+    assert not added.supported, (added.score, added.features)
+    assert shorter.supported and same.supported, (shorter.score, same.score)
+
+
 @pytest.mark.parametrize("question, vague, real", [
     ("How many regions have signed partnership agreements?",
      "Regions of the participating countries have signed partnership agreements.", "More than 40 regions have signed them."),
