@@ -416,14 +416,17 @@ class GroundingChecker:
         the source must state: a list is where a small model adds an item ("logistics") to the ones a
         sentence gives ("energy, engineering, transport"), and the other words of the claim outvote it
         in the soft score. Names in a list are checked as names already."""
-        stems: set[str] = set()
+        nouns: list[str] = []
         for token in self.tagger.parse(claim):
             if token.pos_ not in ("NOUN", "PROPN") or token.dep_ == "conj":
                 continue
             group = [token] + [c for c in token.conjuncts if c.pos_ in ("NOUN", "PROPN")]
             if len(group) >= LIST_ITEMS:
-                stems.update(w for member in group if member.pos_ == "NOUN" for w in tokenize([member.text])[0])
+                nouns += [member.text for member in group if member.pos_ == "NOUN"]
+        if not nouns:
+            return set()
         # The same filter as Facts.words (its stop words include nouns such as "part" and "system").
+        stems = set(tokenize([" ".join(nouns)])[0])
         return stems - NUMBER_WORDS - _stop_words() - (question.words if question is not None else set())
 
     def _missing(self, new: Facts, source: Facts, year: int | None) -> int:

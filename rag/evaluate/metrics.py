@@ -75,8 +75,10 @@ def contains_answer(prediction: str, golds: Iterable[str]) -> float:
     """1 when a normalized gold answer appears inside the normalized prediction, also once possessive
     endings are dropped from both: "Colombia’s first leftist leader" contains "Colombia" (SQuAD's
     normalization makes it "colombias"), while "Dominos" still contains "Domino’s"."""
-    forms = (lambda text: normalize_answer(text), lambda text: normalize_answer(POSSESSIVE.sub("", text)))
-    return float(any(f" {form(gold)} " in f" {form(prediction)} " for gold in golds if normalize_answer(gold) for form in forms))
+    forms = (normalize_answer, lambda text: normalize_answer(POSSESSIVE.sub("", text)))
+    predicted = [f" {form(prediction)} " for form in forms]
+    return float(any(f" {form(gold)} " in text for gold in golds if normalize_answer(gold)
+                     for form, text in zip(forms, predicted)))
 
 
 # -- classification ------------------------------------------------------------------------------
