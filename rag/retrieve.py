@@ -2,8 +2,11 @@
 
 Filters (date range, source) restrict both retrievers to the matching chunks before ranking, so a
 selective filter still returns k results. Reciprocal rank fusion needs no score calibration between
-the two retrievers; `favour_recent` then discounts each candidate by its article's age relative to
-the newest candidate (a half-life in days), which keeps undated and old articles findable.
+the two retrievers; `favour_recent` then discounts each candidate about the query by its article's
+age relative to the newest of them (a half-life in days), which keeps undated and old articles
+findable. Only those candidates compete on recency: fused ranks are too flat to outweigh a halving
+(rank 1 and rank 50 differ by less than 2x), so an off-topic article from last week would otherwise
+outrank the on-topic one from last month.
 """
 
 from __future__ import annotations
@@ -79,6 +82,10 @@ EVENT_BURST_ARTICLES = 3  # articles in the busiest week, at least
 EVENT_BURST_SHARE = 0.3  # of all the articles about it found in the year
 EVENT_STOPWORDS = {"the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "its", "their", "his", "her"}
 
+# Under favour_recent, the candidates "about the query": dense cosine at least this share of the best
+# candidate's (all-MiniLM-L6-v2: on-topic passages 0.4-0.7, off-topic ones under 0.2).
+RECENT_RELEVANCE = 0.75
+
 # A filter keeping at least this share of documents is applied after an unfiltered search this many
 # times deeper (the top-k then survives unless the filter removes most of the best candidates).
 POST_FILTER_SHARE = 0.5
@@ -143,7 +150,7 @@ class Retriever:
         fused = self._fuse(dense, lexical)
         if favour_recent:
             dates = {i: row.date for i, row in self.index.metadata.chunks_by_id(fused).items()}
-            fused = self._favour_recent(fused, dates)
+            fused = self._favour_recent(fused, dates, dict(dense))
         ranked = sorted(fused.items(), key=lambda item: -item[1])[:k]
         rows = self.index.metadata.chunks_by_id([chunk_id for chunk_id, _ in ranked])  # text of the k kept only
         dense_scores, bm25_scores = dict(dense), dict(lexical)
@@ -179,14 +186,20 @@ class Retriever:
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank)
         return fused
 
-    def _favour_recent(self, fused: dict[int, float], dates: dict[int, str | None]) -> dict[int, float]:
-        """Halve a candidate's score for every half-life it is older than the newest candidate."""
-        ordinals = {i: date.fromisoformat(d).toordinal() for i, d in dates.items() if d}
+    def _favour_recent(self, fused: dict[int, float], dates: dict[int, str | None],
+                       cosines: dict[int, float]) -> dict[int, float]:
+        """Halve the score of a candidate about the query for every half-life it is older than the
+        newest such candidate; the others rank after all of them, in their fused order."""
+        best = max(cosines.values(), default=0.0)
+        about = {i for i in fused if best > 0 and cosines.get(i, 0.0) >= RECENT_RELEVANCE * best}
+        ordinals = {i: date.fromisoformat(d).toordinal() for i, d in dates.items() if d and i in about}
         if not ordinals:
             return fused
         newest, oldest = max(ordinals.values()), min(ordinals.values())
         half_life = self.settings.recency_half_life_days
-        return {
-            chunk_id: score * float(np.exp2(-(newest - ordinals.get(chunk_id, oldest)) / half_life))
-            for chunk_id, score in fused.items()
-        }
+        scores = {i: fused[i] * float(np.exp2(-(newest - ordinals.get(i, oldest)) / half_life)) for i in about}
+        rest = {i: score for i, score in fused.items() if i not in about}
+        if rest:  # scaled to rank just below the lowest of those, in their own order
+            scale = 0.999 * min(scores.values()) / max(rest.values())
+            scores |= {i: score * scale for i, score in rest.items()}
+        return scores

@@ -249,6 +249,23 @@ def test_filters_and_recency(ingest, tmp_path, open_index):
         SearchFilters(since="2024-01-01", until="2023-01-01")
 
 
+def test_favouring_recent_articles_keeps_them_about_the_question(ingest, tmp_path, open_index):
+    """"Still" / "latest" prefer the newest article about the question, never a newer one about
+    something else: in a small corpus every chunk is a candidate, and fused ranks are too flat to
+    outweigh a halving per half-life."""
+    corpus = write_jsonl(tmp_path / "news.jsonl", [
+        article("Campaign poll", "Of the voters the campaign talked to, 76% are still with the president.", "2024-07-19"),
+        article("Campaign poll update", "Of the voters asked again, 71% are still with the president.", "2024-08-02"),
+        article("Harvest Moon", "The Harvest Moon reaches peak illumination on Tuesday night.", "2024-09-17"),
+        article("Park Fire", "The Park Fire has burned nearly 350,000 acres in Northern California.", "2024-09-20"),
+    ])
+    ingest(corpus)
+    retriever = Retriever(open_index(writable=False))
+    query = "What percentage of voters are still with the president?"
+    hits = retriever.run(query, k=4, favour_recent=True)
+    assert [h.title for h in hits[:2]] == ["Campaign poll update", "Campaign poll"]
+
+
 def synthetic_corpus(path, n, seed=0):
     rng = random.Random(seed)
     words = ("council budget river bridge school vaccine harbor election court strike market energy "
