@@ -84,9 +84,12 @@ class AnswerComposer:
         scores = 1.0 / (1.0 + np.exp(-(self.weights[0] + features @ self.weights[1:])))
         # A sentence with no word or fact the question lacks only restates it (a news quiz repeating its
         # own question, a headline), and one with no finite verb states nothing (a list item such as
-        # "B. Golden Gate Bridge", a table row): neither can be the answer.
-        states = self.checker.tagger.states([evidence.sources[i].text for i in singles])
-        scores = np.where((features[:, CANDIDATE_FEATURES.index("novelty")] > 0) & np.array(states), scores, 0.0)
+        # "B. Golden Gate Bridge", a table row), nor does a question (an explainer's subheading "Why is
+        # it called a Harvest Moon?", which a model finds very likely before the same question): none
+        # can be the answer.
+        texts = [evidence.sources[i].text for i in singles]
+        states = np.array(self.checker.tagger.states(texts)) & ~np.array([is_question(t) for t in texts])
+        scores = np.where((features[:, CANDIDATE_FEATURES.index("novelty")] > 0) & states, scores, 0.0)
         candidates = [Candidate(i, evidence.sources[i], round(float(score), 4),
                                 {n: round(float(v), 4) for n, v in zip(CANDIDATE_FEATURES, row)}, found)
                       for i, score, row, found in zip(singles, scores, features, spans)]
@@ -118,6 +121,11 @@ class AnswerComposer:
         if best is None or best[1] - best[0] >= len(source.text.rstrip(".!? ")):
             return source.start, source.end
         return source.start + best[0], source.start + best[1]
+
+
+def is_question(sentence: str) -> bool:
+    """Whether a sentence asks rather than states: it ends with a question mark (closing quotes aside)."""
+    return sentence.rstrip().rstrip("\"'”’»)]").endswith("?")
 
 
 # Clauses after the verb that may go: adjuncts and coordinated clauses. Not its complements ("it means

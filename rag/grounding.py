@@ -143,11 +143,36 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return sentence_spans(text, 0, len(text))
 
 
+# Typographic apostrophes read as the ASCII one: "O’Malley" in an article is "O'Malley" in a draft.
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
+
+
+# Where a sentence's clauses part, for telling which of its amounts a question's words are about.
+CLAUSE_BREAK = re.compile(r"[,;:()–—]\s|\s(?:and|but|while|whereas|compared with|compared to|versus|vs\.?)\s")
+
+
+def _nearest_clause(text: str, quantities: list["Quantity"], question_words: set[str]) -> list["Quantity"]:
+    """Of the quantities of a sentence, those in the clauses sharing the most words with the question
+    (all of them when no clause shares more than another)."""
+    if len(quantities) < 2:
+        return quantities
+    bounds = [0] + [m.end() for m in CLAUSE_BREAK.finditer(text)] + [len(text) + 1]
+    clauses = [(start, end) for start, end in zip(bounds, bounds[1:])]
+    words = tokenize([text[start:end] for start, end in clauses])
+    shared = [len(set(w) & question_words) for w in words]
+    def overlap(quantity: "Quantity") -> int:
+        at = quantity.end - 1  # its last character (a span may begin at the space before it)
+        return next((n for (start, end), n in zip(clauses, shared) if start <= at < end), 0)
+    best = max(overlap(q) for q in quantities)
+    return [q for q in quantities if overlap(q) == best]
+
+
 def surface_tokens(text: str) -> list[str]:
-    """Lower-cased tokens without accents and possessives ("Russia's" -> "russia", "Khloé" -> "khloe")."""
+    """Lower-cased tokens without accents and possessives ("Russia's" -> "russia", "Khloé" -> "khloe",
+    "O’Malley" -> "o'malley")."""
     folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return [re.sub(r"['’]s$", "", t.lower()) for t in TOKEN.findall(folded)]
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).translate(APOSTROPHES)
+    return [re.sub(r"'s$", "", t.lower()) for t in TOKEN.findall(folded)]
 
 
 def names_in(text: str) -> set[str]:
@@ -481,8 +506,10 @@ class GroundingChecker:
         takes the people of a sentence that names any, else its organisations, groups, places).
 
         A "how many NOUN" counts only quantities of that noun ("65,000 trucks", or a phrase close in
-        meaning: "70 subjects of the Russian Federation" for "Russian regions"); a "which NOUN" of no
-        listed kind is answered by the name the text gives the noun ("a new format ... “3+3”")."""
+        meaning: "70 subjects of the Russian Federation" for "Russian regions"); of several amounts, only
+        those of the clause that shares most words with the question answer it ("76% are still with the
+        president, 16% were undecided" for "what percentage are still with the president"); a "which
+        NOUN" of no listed kind is answered by the name the text gives the noun ("a new format ... “3+3”")."""
         facts, question = self.facts([text, asks.text])
         spans: list = []
         for kind in asks.kinds:
@@ -493,7 +520,8 @@ class GroundingChecker:
                          and (kind != "percent" or q.unit == "%") and (kind != "money" or q.unit not in ("", "%"))
                          and (kind != "measure" or (q.counted[:1] and q.counted[0] in MEASURE_WORDS))
                          and not any(quantities_agree(q, x) for x in question.quantities)]
-                spans += self._counting(text, found, asks) if asks.focus and kind == "number" else found
+                found = self._counting(text, found, asks) if asks.focus and kind == "number" else found
+                spans += _nearest_clause(text, found, question.words)
             elif kind == "date":
                 spans += [d for d in facts.dates if not any(dates_agree(d, x) for x in question.dates)]
             else:

@@ -11,12 +11,14 @@ import pytest
 
 from conftest import shared_data
 from rag.answer import REFUSAL, Answerer
+from rag.compose import AnswerComposer
 from rag.facts import dates, dates_agree, quantities, quantities_agree
 from rag.generate import ChatGenerator, load_generator
 from rag.grounding import GroundingChecker, balanced, split_sentences
 from rag.hygiene import StreamCleaner, clean_draft
 from rag.prompt import PromptBuilder
 from rag.question import QuestionAnalyzer
+from rag.retrieve import Retriever
 
 ARTICLE = """date 2023-05-10 Vienna, May 10, DANUBE WIRE
 
@@ -318,3 +320,74 @@ def test_a_when_question_may_be_answered_by_a_condition_but_a_how_many_needs_a_f
     assert not answer.refused and "blind bak" in answer.citations[0].quote.lower()  # was refused: no date
     check_quotes(answer, index)
     assert answerer.run("How many ceramic beans fill a pastry case?").refused
+
+
+EXPLAINER = """A Harvest Moon rises tonight
+
+What is a Harvest Moon?
+
+The Harvest Moon is the full moon nearest the autumnal equinox, according to the Old Farmer's Almanac.
+
+Why is it called a Harvest Moon?
+
+The extra light after sunset traditionally gave farmers more time to bring in their crops, and so the name was born.
+
+What does a Harvest Moon look like?
+
+Many skygazers see the Harvest Moon as bigger, brighter and more orange than a typical moon.
+"""
+
+POLL = """Biden campaign says voters are with him
+
+Joe Biden's campaign chair, Jen O’Malley Dillon, said the president is still in the race.
+She said that of the 100,000 voters the team talked to in battleground states this week, 76% are still with the president, 16% were undecided, and a small share were not available.
+"""
+
+
+@pytest.fixture
+def explained(tmp_path, ingest, open_index):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    (folder / "moon.txt").write_text(EXPLAINER, encoding="utf-8")
+    (folder / "poll.txt").write_text(POLL, encoding="utf-8")
+    ingest(folder)
+    return open_index(writable=False)
+
+
+def test_a_question_in_the_article_is_never_the_quoted_answer(explained, settings, checker, embedder):
+    """An explainer's subheadings ask the reader's questions: close to the question and likely before
+    it to a model, yet they state nothing."""
+    question = "Why is it called a Harvest Moon?"
+    hits = Retriever(explained).run(question, k=5)
+    ranked = AnswerComposer(checker).rank(QuestionAnalyzer(checker.tagger, embedder).run(question),
+                                          checker.evidence(question, hits))
+    asking = [c for c in ranked if c.source.text.endswith("?")]
+    assert asking and all(c.score == 0 for c in asking), [(c.source.text, c.score) for c in asking]
+    for backend in ("extractive", None):
+        answer = Answerer(explained, settings, generator=load_generator(settings, backend)).run(question)
+        assert not answer.refused and all("?" not in c.quote for c in answer.citations), answer.answer
+        check_quotes(answer, explained)
+
+
+def test_of_several_amounts_only_the_one_the_question_is_about_answers(explained, settings, checker, embedder):
+    """"76% are still with the president, 16% were undecided": the 16% is in the cited sentence and
+    the sentence is about the question, but it answers another one."""
+    question = "What percentage of voters are still with the president?"
+    asks = QuestionAnalyzer(checker.tagger, embedder).run(question)
+    sentence = POLL.splitlines()[-1]
+    assert [s.text for s in checker.answer_spans(sentence, asks)][:1] == ["76%"]
+    assert checker.answers("76%", sentence, asks) and not checker.answers("16%", sentence, asks)
+    answer = scripted(explained, settings, "16%").run(question)
+    assert "16% [1]" not in answer.answer and "76%" in answer.citations[0].quote, answer.answer
+    assert scripted(explained, settings, "76%").run(question).answer == "76% [1]"
+    check_quotes(answer, explained)
+
+
+def test_typographic_apostrophes_match_ascii_ones(explained, settings, checker):
+    sources = checker.document_sentences(POLL)
+    verdict, = checker.check(["Jen O'Malley Dillon is Biden's campaign chair."], sources[1:2],
+                             question="Who is Biden's campaign chair?")
+    assert "O’Malley" in verdict.source.text and verdict.features["names_missing"] == 0 and verdict.supported
+    answer = scripted(explained, settings, "Jen O'Malley Dillon is Biden's campaign chair.").run(
+        "Who is Biden's campaign chair?")
+    assert answer.sentences[0].supported and answer.answer.endswith("[1]") and not answer.answer.startswith("“")
