@@ -34,6 +34,7 @@ from rag.answerability import AnswerabilityGate, Decision
 from rag.compose import AnswerComposer, Candidate
 from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
+from rag.facts import Moment
 from rag.generate import Generator, load_generator
 from rag.grounding import GroundingChecker, SourceSentence, Verdict, split_sentences
 from rag.hygiene import StreamCleaner, clean_draft
@@ -56,7 +57,7 @@ FOLLOW_UP = re.compile(r"^(and|but|so|also|what about|how about)\b|\b(it|its|the
 # An extractive answer's second sentence must be nearly as likely to hold the answer as the first.
 SECOND_QUOTE_RATIO = 0.8
 # Where an unsupported sentence may be cut to its supported opening: before a comma, "and", "which"...
-CLAUSE_END = re.compile(r",\s|\s(?:and|but|which|who|while|with|including|on|in|at)\s")
+CLAUSE_END = re.compile(r",\s|\s(?:and|but|which|who|while|with|including|on|in|at|by|for|from|according)\s")
 MIN_PREFIX_WORDS = 4
 # Kinds of answer that are figures our parsers find reliably (rag.facts): a quote should state one.
 FIGURE_KINDS = {"number", "money", "percent", "measure", "date"}
@@ -235,9 +236,18 @@ class Answerer:
             return verdict
         checked = self.checker.check(prefixes, evidence.sources, evidence.vectors, question=question, asks=asks)
         for prefix, candidate in sorted(zip(prefixes, checked), key=lambda pair: -len(pair[0])):
-            if candidate.supported and candidate.answers:
-                candidate.claim = prefix + "."
-                return candidate
+            if not (candidate.supported and candidate.answers):
+                continue
+            # The model has already gone beyond its sources in this sentence: what is kept of it must
+            # name nothing the passages lack ("in 1706 by the English astronomer" from "in the English
+            # language was in 1706"), and be a sentence unless it names what the question asks for
+            # ("J.K. Rowling and Joanne Harris" is an answer; "The song "In His Eyes"" is not).
+            if not asks.kinds and not self.checker.tagger.states([prefix])[0]:
+                continue
+            if self.checker.unsupported_nouns(prefix, [s.text for s in evidence.sources if not s.pair], question):
+                continue
+            candidate.claim = prefix + "."
+            return candidate
         return verdict
 
     def _relevant(self, verdict: Verdict, evidence) -> bool:
@@ -287,7 +297,10 @@ class Answerer:
         if asks.kinds and set(asks.kinds) <= FIGURE_KINDS and not first.answer_spans:
             # "How many / how much / when": prefer the best of the top sentences that states such a
             # figure. With none, a "how many" is not answered by the corpus; a "when" may still be.
-            stating = [c for c in candidates[: self.settings.answer.prompt_sentences] if c.answer_spans and c.score > 0]
+            # A weekday or "next week" is an answer where the best sentence gives it, but too common a
+            # phrase ("the committee is meeting next week") to pass over the best sentence for.
+            stating = [c for c in candidates[: self.settings.answer.prompt_sentences]
+                       if any(not isinstance(s, Moment) for s in c.answer_spans) and c.score > 0]
             if stating:
                 first = stating[0]
             elif set(asks.kinds) <= AMOUNT_KINDS:

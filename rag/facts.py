@@ -116,6 +116,32 @@ class DateMention:
     end: int = 0
 
 
+@dataclass(frozen=True)
+class Moment:
+    """A time news gives without a calendar date: a weekday, a clock time, "tonight", "next week". It
+    answers "when", but does not compare across articles (one's "Tuesday" is another's "today")."""
+
+    text: str
+    start: int = 0
+    end: int = 0
+
+
+WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+MOMENT = re.compile(
+    rf"\b{WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?\b"
+    r"|\b\d{1,2}(?::[0-5]\d)?(?=\s?[ap]\.?m\b)"  # the hour of "10:34 p.m." (a claim may write "10:34 pm")
+    r"|\b(?:tonight|tomorrow|yesterday)\b"
+    rf"|\b(?:next|last|later this|earlier this)\s+(?:week(?:end)?|month|year|spring|summer|fall|autumn|winter|{WEEKDAY})\b"
+    r"|\bin the coming (?:days|weeks|months)\b",
+    re.IGNORECASE)
+
+
+def moments(text: str) -> list[Moment]:
+    """The weekdays, clock times and days relative to the article a text names ("today" and "this
+    week" aside: they date the report, not what it reports)."""
+    return [Moment(m.group(), m.start(), m.end()) for m in MOMENT.finditer(text)]
+
+
 def _words_value(words: str) -> float | None:
     """'seventy-five' -> 75, 'a thousand' -> 1000, 'two hundred' -> 200; None if it is not a number."""
     total, current, seen = 0.0, 0.0, False

@@ -34,7 +34,7 @@ from rag.config import Settings, calibrated
 from rag.embedding import Embedder
 from rag.entities import Entity, EntityTagger
 from rag.facts import CODE as CODE_PATTERN
-from rag.facts import DateMention, Quantity, codes, dates, dates_agree, quantities, quantities_agree
+from rag.facts import DateMention, Moment, Quantity, codes, dates, dates_agree, moments, quantities, quantities_agree
 from rag.injection import is_instruction
 from rag.question import Question
 from rag.store.bm25 import tokenize
@@ -147,24 +147,38 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 
 
-# Where a sentence's clauses part, for telling which of its amounts a question's words are about.
-CLAUSE_BREAK = re.compile(r"[,;:()–—]\s|\s(?:and|but|while|whereas|compared with|compared to|versus|vs\.?)\s")
+# Where a sentence's clauses part, for telling which of its figures a question's words are about: any
+# clause ("76% are still with the president, 16% were undecided"), or one that sets a contrast ("the
+# equinox is Sunday, Sept. 22, but the Harvest Moon is rising already"), which commas inside a date or
+# after an opening adverbial do not.
+FACT_CLAUSE_BREAK = re.compile(r"[,;:()–—]\s|\s(?:and|but|while|whereas|compared with|compared to|versus|vs\.?)\s")
+CONTRAST_BREAK = re.compile(r";\s|,?\s(?:but|while|whereas|although|though)\s")
 
 
-def _nearest_clause(text: str, quantities: list["Quantity"], question_words: set[str]) -> list["Quantity"]:
-    """Of the quantities of a sentence, those in the clauses sharing the most words with the question
-    (all of them when no clause shares more than another)."""
-    if len(quantities) < 2:
-        return quantities
-    bounds = [0] + [m.end() for m in CLAUSE_BREAK.finditer(text)] + [len(text) + 1]
-    clauses = [(start, end) for start, end in zip(bounds, bounds[1:])]
-    words = tokenize([text[start:end] for start, end in clauses])
-    shared = [len(set(w) & question_words) for w in words]
-    def overlap(quantity: "Quantity") -> int:
-        at = quantity.end - 1  # its last character (a span may begin at the space before it)
-        return next((n for (start, end), n in zip(clauses, shared) if start <= at < end), 0)
-    best = max(overlap(q) for q in quantities)
-    return [q for q in quantities if overlap(q) == best]
+def _about_question(text: str, found: list, question_words: set[str]) -> list:
+    """Of the figures (quantities or dates) of a sentence, those the question is about: none in a
+    contrasting clause that shares no word with the question while another clause does, and of several,
+    those of the clauses that share the most words with it (all when no clause shares more)."""
+    if not found:
+        return found
+
+    def shared(pattern: re.Pattern) -> list[tuple[int, int, int]]:
+        bounds = [0] + [m.end() for m in pattern.finditer(text)] + [len(text) + 1]
+        spans = list(zip(bounds, bounds[1:]))
+        return [(a, b, len(set(w) & question_words)) for (a, b), w in zip(spans, tokenize([text[a:b] for a, b in spans]))]
+
+    def overlap(fact, clauses) -> int:
+        at = fact.end - 1  # its last character (a span may begin at the space before it)
+        return next((n for a, b, n in clauses if a <= at < b), 0)
+
+    contrast = shared(CONTRAST_BREAK)
+    if max(n for _, _, n in contrast) > 0:
+        found = [f for f in found if overlap(f, contrast) > 0]
+    if len(found) < 2:
+        return found
+    clauses = shared(FACT_CLAUSE_BREAK)
+    best = max(overlap(f, clauses) for f in found)
+    return [f for f in found if overlap(f, clauses) == best]
 
 
 def surface_tokens(text: str) -> list[str]:
@@ -454,6 +468,17 @@ class GroundingChecker:
         stems = set(tokenize([" ".join(nouns)])[0])
         return stems - NUMBER_WORDS - _stop_words() - (question.words if question is not None else set())
 
+    def unsupported_nouns(self, claim: str, sources: list[str], question: str) -> set[str]:
+        """Stemmed nouns of the claim that neither its question nor any of the sources have
+        ("astronomer" in "first used in writing in 1706 by the English astronomer" against passages
+        that say "in the English language was in 1706"). Verbs and adjectives may paraphrase
+        ("located" for "lies"); a noun names a thing."""
+        nouns = [t.text for t in self.tagger.parse(claim) if t.pos_ in ("NOUN", "PROPN")]
+        if not nouns:
+            return set()
+        known = set(tokenize([" ".join([question] + sources)])[0])
+        return set(tokenize([" ".join(nouns)])[0]) - known - NUMBER_WORDS - _stop_words() - NOT_CLAIM_WORDS
+
     def _missing(self, new: Facts, source: Facts, year: int | None) -> int:
         """How many of a claim's new facts the source does not state. A quantity must have the same
         value and count the same thing ("2 regions" is not stated by "two river ports")."""
@@ -483,9 +508,12 @@ class GroundingChecker:
 
     def answers(self, claim: str, source: str, asks: Question) -> bool:
         """Whether `claim` states one of the facts of `source` that answer `asks` (see `answer_spans`);
-        for a "which NOUN" question, also when the source gives the noun no name to state."""
+        for a "which NOUN" question, also when the source gives the noun no name to state. A date
+        answers as the source gives it, less precisely, or with the year its article leaves out ("in
+        2023" or "May 5, 2023" from "May 5", not "September 22" from "September")."""
         claim_facts, = self.facts([claim])
-        spans = self.answer_spans(source, asks)
+        # Sentence by sentence: which of a sentence's figures the question is about is read within it.
+        spans = [span for start, end in split_sentences(source) for span in self.answer_spans(source[start:end], asks)]
         if not spans and not asks.kinds:
             return True
         for span in spans:
@@ -494,21 +522,26 @@ class GroundingChecker:
                 if any(quantities_agree(q, span) or quantities_agree(span, q) for q in claim_facts.quantities):
                     return True
             elif isinstance(span, DateMention):
-                if any(dates_agree(d, span) or dates_agree(span, d) for d in claim_facts.dates):
+                if any(dates_agree(d, span) or (span.year is None and (d.month, d.day) == (span.month, span.day))
+                       for d in claim_facts.dates):
+                    return True
+            elif isinstance(span, Moment):
+                if tokens and name_present(tokens, claim_facts.tokens):
                     return True
             elif tokens and (name_present(tokens, claim_facts.tokens) or _token_in(tokens[-1], claim_facts.tokens)):
                 return True  # the name, or its head ("Lopez" for "Maria Elena Lopez")
         return False
 
-    def answer_spans(self, text: str, asks: Question) -> list[Entity | Quantity | DateMention]:
+    def answer_spans(self, text: str, asks: Question) -> list[Entity | Quantity | DateMention | Moment]:
         """The facts in `text` of the most wanted kind the question asks for that it has, which the
-        question does not name: quantities for "how many", dates for "when", entities otherwise ("who"
+        question does not name: quantities for "how many", dates (else weekdays, clock times, "next
+        week") for "when", entities otherwise ("who"
         takes the people of a sentence that names any, else its organisations, groups, places).
 
         A "how many NOUN" counts only quantities of that noun ("65,000 trucks", or a phrase close in
-        meaning: "70 subjects of the Russian Federation" for "Russian regions"); of several amounts, only
-        those of the clause that shares most words with the question answer it ("76% are still with the
-        president, 16% were undecided" for "what percentage are still with the president"); a "which
+        meaning: "70 subjects of the Russian Federation" for "Russian regions"); of several amounts or dates,
+        only those of the clause that shares most words with the question answer it ("76% are still with
+        the president, 16% were undecided" for "what percentage are still with the president"); a "which
         NOUN" of no listed kind is answered by the name the text gives the noun ("a new format ... “3+3”")."""
         facts, question = self.facts([text, asks.text])
         spans: list = []
@@ -521,9 +554,13 @@ class GroundingChecker:
                          and (kind != "measure" or (q.counted[:1] and q.counted[0] in MEASURE_WORDS))
                          and not any(quantities_agree(q, x) for x in question.quantities)]
                 found = self._counting(text, found, asks) if asks.focus and kind == "number" else found
-                spans += _nearest_clause(text, found, question.words)
+                spans += _about_question(text, found, question.words)
             elif kind == "date":
-                spans += [d for d in facts.dates if not any(dates_agree(d, x) for x in question.dates)]
+                # A calendar date first; without one, a weekday, a clock time or "next week".
+                found = [d for d in facts.dates if not any(dates_agree(d, x) for x in question.dates)]
+                if not found and "number" not in asks.kinds:  # "how long" wants "20 years", not "last year"
+                    found = [m for m in moments(text) if not name_present(tuple(surface_tokens(m.text)), question.tokens)]
+                spans += _about_question(text, found, question.words)
             else:
                 spans += [e for e in facts.entities if e.kind == kind
                           and not name_present(tuple(surface_tokens(e.text)), question.tokens)]

@@ -335,12 +335,19 @@ The extra light after sunset traditionally gave farmers more time to bring in th
 What does a Harvest Moon look like?
 
 Many skygazers see the Harvest Moon as bigger, brighter and more orange than a typical moon.
+
+The first known written use of the name "Harvest Moon" in the English language was in 1706, per the Oxford English Dictionary.
+
+When is the Harvest Moon?
+
+This year's autumnal equinox is Sunday, Sept. 22, but the Harvest Moon is rising in the night skies already. The moon will reach peak illumination at 10:34 P.M. EDT Tuesday.
 """
 
 POLL = """Biden campaign says voters are with him
 
 Joe Biden's campaign chair, Jen O’Malley Dillon, said the president is still in the race.
 She said that of the 100,000 voters the team talked to in battleground states this week, 76% are still with the president, 16% were undecided, and a small share were not available.
+While his positive test is taking him off the campaign trail, the president will return to campaigning next week.
 """
 
 
@@ -374,7 +381,7 @@ def test_of_several_amounts_only_the_one_the_question_is_about_answers(explained
     the sentence is about the question, but it answers another one."""
     question = "What percentage of voters are still with the president?"
     asks = QuestionAnalyzer(checker.tagger, embedder).run(question)
-    sentence = POLL.splitlines()[-1]
+    sentence = POLL.splitlines()[-2]
     assert [s.text for s in checker.answer_spans(sentence, asks)][:1] == ["76%"]
     assert checker.answers("76%", sentence, asks) and not checker.answers("16%", sentence, asks)
     answer = scripted(explained, settings, "16%").run(question)
@@ -391,3 +398,31 @@ def test_typographic_apostrophes_match_ascii_ones(explained, settings, checker):
     answer = scripted(explained, settings, "Jen O'Malley Dillon is Biden's campaign chair.").run(
         "Who is Biden's campaign chair?")
     assert answer.sentences[0].supported and answer.answer.endswith("[1]") and not answer.answer.startswith("“")
+
+
+def test_a_date_from_a_clause_about_something_else_does_not_answer(explained, settings):
+    """"The equinox is Sunday, Sept. 22, but the Harvest Moon is rising already" dates the equinox: a
+    draft that makes it the moon's peak is not cited; the sentence with the hour is quoted instead."""
+    question = "When does the Harvest Moon reach peak illumination?"
+    answer = scripted(explained, settings, "The Harvest Moon reaches peak illumination on September 22nd.").run(question)
+    assert "22" not in answer.answer and "10:34" in answer.citations[0].quote, answer.answer
+    check_quotes(answer, explained)
+
+
+@pytest.mark.parametrize("question, moment", [
+    ("When does the Harvest Moon reach peak illumination?", "10:34 P.M. EDT Tuesday"),
+    ("When will the president return to campaigning?", "next week"),
+])
+def test_a_weekday_a_clock_time_or_next_week_answers_when(explained, settings, question, moment):
+    answer = Answerer(explained, settings, generator=load_generator(settings, "extractive")).run(question)
+    assert not answer.refused and moment in answer.citations[0].quote, answer.answer
+    check_quotes(answer, explained)
+
+
+def test_what_is_kept_of_a_sentence_that_went_beyond_its_source_names_nothing_new(explained, settings):
+    """A salvaged opening must not keep a noun the sources lack ("the English astronomer" from "in the
+    English language"), nor be a fragment without a verb."""
+    answer = scripted(explained, settings, "The name Harvest Moon was first used in writing in 1706 by the English "
+                      "astronomer, John Taylor, in his book of 1708.").run("When was the name Harvest Moon first used in writing?")
+    assert "astronomer" not in answer.answer and "1706" in answer.answer and "Taylor" not in answer.answer, answer.answer
+    check_quotes(answer, explained)
