@@ -68,6 +68,8 @@ NOUN_KINDS = {
     "population": ("number",), "height": ("number",), "distance": ("number",), "speed": ("number",),
     "score": ("number",), "following": (),
     "price": ("money",), "cost": ("money",), "number": ("number",), "figure": ("number",),
+    "money": ("money",), "cash": ("money",), "funding": ("money",), "revenue": ("money",), "profit": ("money",),
+    "budget": ("money",), "salary": ("money",), "debt": ("money",),
     "language": ("language", "group"), "nationality": ("group",),
 }
 # A noun the table lacks takes the kinds of its nearest listed noun by embedding, if that is this close
@@ -110,6 +112,8 @@ class QuestionAnalyzer:
         focus = " ".join(t.text for t in head.subtree if t.lower_ not in FOCUS_SKIP and t.tag_ not in ("WDT", "WP", "WRB", "DT")) \
             if head is not None else ""
         kinds = WH_KINDS[wh] if wh in WH_KINDS else (self._noun_kinds(noun) if noun else ())
+        if wh == "how much" and noun and noun in NOUN_KINDS and set(NOUN_KINDS[noun]) & set(kinds):
+            kinds = tuple(k for k in kinds if k in NOUN_KINDS[noun])  # "how much money": a sum, not "76%"
         return Question(text, wh, noun, kinds, focus)
 
     def _head_noun(self, question: str, wh: str):

@@ -353,7 +353,7 @@ While his positive test is taking him off the campaign trail, the president will
 
 @pytest.fixture
 def explained(tmp_path, ingest, open_index):
-    folder = tmp_path / "news"
+    folder = tmp_path / "explained"
     folder.mkdir()
     (folder / "moon.txt").write_text(EXPLAINER, encoding="utf-8")
     (folder / "poll.txt").write_text(POLL, encoding="utf-8")
@@ -426,3 +426,13 @@ def test_what_is_kept_of_a_sentence_that_went_beyond_its_source_names_nothing_ne
                       "astronomer, John Taylor, in his book of 1708.").run("When was the name Harvest Moon first used in writing?")
     assert "astronomer" not in answer.answer and "1706" in answer.answer and "Taylor" not in answer.answer, answer.answer
     check_quotes(answer, explained)
+
+
+def test_how_much_money_is_answered_by_a_sum_not_a_share(explained, settings, checker, embedder):
+    """"How much money" asks for a sum: a sentence of percentages does not answer it."""
+    analyzer = QuestionAnalyzer(checker.tagger, embedder)
+    asks = analyzer.run("How much money has the campaign raised?")
+    assert asks.kinds == ("money",) and not checker.answer_spans(POLL.splitlines()[-2], asks)
+    assert "percent" in analyzer.run("How much has the campaign grown?").kinds
+    answer = Answerer(explained, settings, generator=load_generator(settings, "extractive")).run(asks.text)
+    assert answer.refused or "%" not in answer.answer, answer.answer
