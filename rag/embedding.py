@@ -106,7 +106,12 @@ class Embedder:
     @property
     def model(self):
         """The loaded model: a SentenceTransformer, or an exported graph with the same interface (loaded
-        on first use: importing torch or a runtime costs seconds)."""
+        on first use: importing torch or a runtime costs seconds). Once loaded it is read without the
+        lock: an upload's thread takes that lock for every model batch and retakes it at once, so a query
+        that queued for it here, before `_first` could announce it, waited for the whole upload."""
+        model = self._model
+        if model is not None:
+            return model
         with self._lock:
             if self._model is None:
                 self._model = self._load()

@@ -366,7 +366,18 @@ def test_concurrent_answers_and_ingest_raise_no_errors(tmp_path, embedder):
 def test_a_query_waits_for_one_model_batch_of_an_ingest_not_all_of_it(embedder):
     """Ingest encodes in a thread of its own, batch after batch: a search arriving meanwhile goes
     before the next batch instead of waiting for the whole upload."""
-    texts = [f"Officials in district {n} counted {n * 13} damaged homes after the storm." for n in range(12 * 32)]
+    def upload(n):
+        return [f"Officials in district {i} counted {i * 13} damaged homes after the storm." for i in range(n)]
+
+    # An upload that takes about 3 s on this machine, whatever the encoder's speed (OpenVINO bf16 on
+    # two cores encodes 384 such lines in ~0.3 s: it could end before the query below is asked). Until
+    # the model property stopped taking the model's lock, the query waited for all of it.
+    embedder.encode(upload(8))  # warm before timing
+    embedder.encode_query("storm damage")
+    timed = time.perf_counter()
+    embedder.encode(upload(256))  # several model batches, as an upload runs
+    per_text = (time.perf_counter() - timed) / 256
+    texts = upload(max(12 * 32, min(20_000, int(3.0 / max(per_text, 1e-5)))))
     started, finished = threading.Event(), threading.Event()
 
     def long_encode():
