@@ -181,6 +181,11 @@ def _about_question(text: str, found: list, question_words: set[str]) -> list:
     return [f for f in found if overlap(f, clauses) == best]
 
 
+def stems(texts: list[str]) -> set[str]:
+    """The stemmed words of some texts, as BM25 and Facts.words stem them."""
+    return set(tokenize([" ".join(texts)])[0]) if texts else set()
+
+
 def surface_tokens(text: str) -> list[str]:
     """Lower-cased tokens without accents and possessives ("Russia's" -> "russia", "Khloé" -> "khloe",
     "O’Malley" -> "o'malley")."""
@@ -465,19 +470,17 @@ class GroundingChecker:
         if not nouns:
             return set()
         # The same filter as Facts.words (its stop words include nouns such as "part" and "system").
-        stems = set(tokenize([" ".join(nouns)])[0])
-        return stems - NUMBER_WORDS - _stop_words() - (question.words if question is not None else set())
+        return stems(nouns) - NUMBER_WORDS - _stop_words() - (question.words if question is not None else set())
 
-    def unsupported_nouns(self, claim: str, sources: list[str], question: str) -> set[str]:
-        """Stemmed nouns of the claim that neither its question nor any of the sources have
-        ("astronomer" in "first used in writing in 1706 by the English astronomer" against passages
-        that say "in the English language was in 1706"). Verbs and adjectives may paraphrase
+    def unsupported_nouns(self, claim: str, known: set[str]) -> set[str]:
+        """Stemmed nouns of the claim that are not among the `known` words (`stems` of its question and
+        sources): "astronomer" in "first used in writing in 1706 by the English astronomer" against
+        passages that say "in the English language was in 1706". Verbs and adjectives may paraphrase
         ("located" for "lies"); a noun names a thing."""
         nouns = [t.text for t in self.tagger.parse(claim) if t.pos_ in ("NOUN", "PROPN")]
         if not nouns:
             return set()
-        known = set(tokenize([" ".join([question] + sources)])[0])
-        return set(tokenize([" ".join(nouns)])[0]) - known - NUMBER_WORDS - _stop_words() - NOT_CLAIM_WORDS
+        return stems(nouns) - known - NUMBER_WORDS - _stop_words() - NOT_CLAIM_WORDS
 
     def _missing(self, new: Facts, source: Facts, year: int | None) -> int:
         """How many of a claim's new facts the source does not state. A quantity must have the same
