@@ -22,7 +22,7 @@ from common import ARTICLES, machine, record, require
 
 from rag.answer import Answerer
 from rag.config import Settings
-from rag.evaluate.metrics import normalize_answer
+from rag.evaluate.metrics import contains_answer
 from rag.index import NewsIndex
 from rag.ingest.base import FieldMap, document_from_record
 from rag.ingest.pipeline import IngestPipeline
@@ -68,11 +68,6 @@ def articles() -> list:
     return [found[d] for d in DOC_IDS]
 
 
-def contains(answer: str, words: list[str]) -> bool:
-    text = f" {normalize_answer(answer)} "
-    return any(f" {normalize_answer(w)} " in text or w.lower() in answer.lower() for w in words)
-
-
 def main() -> None:
     settings = Settings.load(env={})
     rows, counts = [], {"with_fact": 0, "quote_without_fact": 0, "written_without_fact": 0, "refused": 0,
@@ -91,7 +86,7 @@ def main() -> None:
                                "unanswerable_quoted" if quoted else "unanswerable_written")
                 elif answer.refused:
                     outcome = "refused"
-                elif contains(answer.answer, words):
+                elif contains_answer(answer.answer, words):
                     outcome = "with_fact"
                 else:
                     outcome = "quote_without_fact" if quoted else "written_without_fact"

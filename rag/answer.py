@@ -36,7 +36,7 @@ from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
 from rag.facts import Moment
 from rag.generate import Generator, load_generator
-from rag.grounding import GroundingChecker, SourceSentence, Verdict, split_sentences, stems
+from rag.grounding import GroundingChecker, SourceSentence, Verdict, content_stems, split_sentences
 from rag.hygiene import StreamCleaner, clean_draft
 from rag.index import NewsIndex
 from rag.llm.base import LLMError
@@ -235,7 +235,7 @@ class Answerer:
         if not prefixes:
             return verdict
         checked = self.checker.check(prefixes, evidence.sources, evidence.vectors, question=question, asks=asks)
-        known = stems([question] + [s.text for s in evidence.sources if not s.pair])
+        known: set[str] | None = None  # the passages' words, read once a supported opening needs them
         for prefix, candidate in sorted(zip(prefixes, checked), key=lambda pair: -len(pair[0])):
             if not (candidate.supported and candidate.answers):
                 continue
@@ -245,6 +245,8 @@ class Answerer:
             # ("J.K. Rowling and Joanne Harris" is an answer; "The song "In His Eyes"" is not).
             if not asks.kinds and not self.checker.tagger.states([prefix])[0]:
                 continue
+            if known is None:
+                known = content_stems([question] + [s.text for s in evidence.sources if not s.pair])
             if self.checker.unsupported_nouns(prefix, known):
                 continue
             candidate.claim = prefix + "."

@@ -171,9 +171,10 @@ def _about_question(text: str, found: list, question_words: set[str]) -> list:
         at = fact.end - 1  # its last character (a span may begin at the space before it)
         return next((n for a, b, n in clauses if a <= at < b), 0)
 
-    contrast = shared(CONTRAST_BREAK)
-    if max(n for _, _, n in contrast) > 0:
-        found = [f for f in found if overlap(f, contrast) > 0]
+    if CONTRAST_BREAK.search(text):  # one clause alone keeps its figures either way
+        contrast = shared(CONTRAST_BREAK)
+        if max(n for _, _, n in contrast) > 0:
+            found = [f for f in found if overlap(f, contrast) > 0]
     if len(found) < 2:
         return found
     clauses = shared(FACT_CLAUSE_BREAK)
@@ -181,9 +182,10 @@ def _about_question(text: str, found: list, question_words: set[str]) -> list:
     return [f for f in found if overlap(f, clauses) == best]
 
 
-def stems(texts: list[str]) -> set[str]:
-    """The stemmed words of some texts, as BM25 and Facts.words stem them."""
-    return set(tokenize([" ".join(texts)])[0]) if texts else set()
+def content_stems(texts: list[str]) -> set[str]:
+    """The stemmed content words of some texts, filtered as Facts.words are (its stop words include
+    nouns such as "part" and "system")."""
+    return set(tokenize([" ".join(texts)])[0]) - NUMBER_WORDS - _stop_words() if texts else set()
 
 
 def surface_tokens(text: str) -> list[str]:
@@ -467,20 +469,15 @@ class GroundingChecker:
             group = [token] + [c for c in token.conjuncts if c.pos_ in ("NOUN", "PROPN")]
             if len(group) >= LIST_ITEMS:
                 nouns += [member.text for member in group if member.pos_ == "NOUN"]
-        if not nouns:
-            return set()
-        # The same filter as Facts.words (its stop words include nouns such as "part" and "system").
-        return stems(nouns) - NUMBER_WORDS - _stop_words() - (question.words if question is not None else set())
+        return content_stems(nouns) - (question.words if question is not None else set())
 
     def unsupported_nouns(self, claim: str, known: set[str]) -> set[str]:
-        """Stemmed nouns of the claim that are not among the `known` words (`stems` of its question and
-        sources): "astronomer" in "first used in writing in 1706 by the English astronomer" against
-        passages that say "in the English language was in 1706". Verbs and adjectives may paraphrase
-        ("located" for "lies"); a noun names a thing."""
+        """Stemmed nouns of the claim that are not among the `known` words (`content_stems` of its
+        question and sources): "astronomer" in "first used in writing in 1706 by the English astronomer"
+        against passages that say "in the English language was in 1706". Verbs and adjectives may
+        paraphrase ("located" for "lies"); a noun names a thing."""
         nouns = [t.text for t in self.tagger.parse(claim) if t.pos_ in ("NOUN", "PROPN")]
-        if not nouns:
-            return set()
-        return stems(nouns) - known - NUMBER_WORDS - _stop_words() - NOT_CLAIM_WORDS
+        return content_stems(nouns) - known - NOT_CLAIM_WORDS
 
     def _missing(self, new: Facts, source: Facts, year: int | None) -> int:
         """How many of a claim's new facts the source does not state. A quantity must have the same

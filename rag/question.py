@@ -112,8 +112,9 @@ class QuestionAnalyzer:
         focus = " ".join(t.text for t in head.subtree if t.lower_ not in FOCUS_SKIP and t.tag_ not in ("WDT", "WP", "WRB", "DT")) \
             if head is not None else ""
         kinds = WH_KINDS[wh] if wh in WH_KINDS else (self._noun_kinds(noun) if noun else ())
-        if wh == "how much" and noun and noun in NOUN_KINDS and set(NOUN_KINDS[noun]) & set(kinds):
-            kinds = tuple(k for k in kinds if k in NOUN_KINDS[noun])  # "how much money": a sum, not "76%"
+        listed = listed_kinds(noun) if wh == "how much" and noun else None
+        if listed and set(listed) & set(kinds):
+            kinds = tuple(k for k in kinds if k in listed)  # "how much money": a sum, not "76%"
         return Question(text, wh, noun, kinds, focus)
 
     def _head_noun(self, question: str, wh: str):
@@ -138,9 +139,9 @@ class QuestionAnalyzer:
         return None
 
     def _noun_kinds(self, noun: str) -> tuple[str, ...]:
-        for singular in (noun, noun[:-3] + "y" if noun.endswith("ies") else "", noun[:-1] if noun.endswith("s") else ""):
-            if singular in NOUN_KINDS:
-                return NOUN_KINDS[singular]
+        listed = listed_kinds(noun)
+        if listed is not None:
+            return listed
         if self.embedder is None:
             return ()
         key = (self.embedder.name, noun)
@@ -152,6 +153,14 @@ class QuestionAnalyzer:
             best = int(np.argmax(similarity))
             _NOUN_CACHE[key] = NOUN_KINDS[listed[best]] if similarity[best] >= NOUN_SIMILARITY else ()
         return _NOUN_CACHE[key]
+
+
+def listed_kinds(noun: str) -> tuple[str, ...] | None:
+    """The kinds NOUN_KINDS lists for a noun or its singular ("profits" -> "profit"); None if unlisted."""
+    for singular in (noun, noun[:-3] + "y" if noun.endswith("ies") else "", noun[:-1] if noun.endswith("s") else ""):
+        if singular in NOUN_KINDS:
+            return NOUN_KINDS[singular]
+    return None
 
 
 # Embeddings of the listed nouns and the kinds found for unlisted ones, per embedding model: shared by
