@@ -49,6 +49,7 @@ CLAUSE_BREAK = re.compile(r"\s*[,;:]\s+|\s+[—–]\s+|\s+--?\s+|\s+(?=\()|(?<=\
 MAX_TIGHTER = 24  # spans tried when tightening a quote
 LIST_ITEMS = 3  # nouns joined in a list from which on each must be in the source (GroundingChecker.listed_items)
 JOINT_CANDIDATES = 4  # a claim's best sources tried two by two
+ANSWER_SOURCES = 5  # supporting sources searched for one that states the claim's answer (GroundingChecker.check)
 FOCUS_WINDOW = 4  # words after a number that may name what it counts
 # Two numbers count the same thing when the words after them are this close (all-MiniLM-L6-v2):
 # "regions"/"countries" 0.59, "trucks"/"lorries" 0.57, "trucks"/"vehicles" 0.75; "regions"/"subjects"
@@ -144,6 +145,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 # Typographic apostrophes read as the ASCII one: "O’Malley" in an article is "O'Malley" in a draft.
+INITIALS = re.compile(r"(?<=\b[a-z])\.(?=[a-z]\b)")  # the dots inside "u.s" or "u.k" (lower-cased)
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 
 
@@ -189,11 +191,11 @@ def content_stems(texts: list[str]) -> set[str]:
 
 
 def surface_tokens(text: str) -> list[str]:
-    """Lower-cased tokens without accents and possessives ("Russia's" -> "russia", "Khloé" -> "khloe",
-    "O’Malley" -> "o'malley")."""
+    """Lower-cased tokens without accents, possessives and the dots of initials ("Russia's" -> "russia",
+    "Khloé" -> "khloe", "O’Malley" -> "o'malley", "U.S." -> "us")."""
     folded = unicodedata.normalize("NFKD", text)
     folded = "".join(c for c in folded if not unicodedata.combining(c)).translate(APOSTROPHES)
-    return [re.sub(r"'s$", "", t.lower()) for t in TOKEN.findall(folded)]
+    return [INITIALS.sub("", re.sub(r"'s$", "", t.lower())) for t in TOKEN.findall(folded)]
 
 
 def names_in(text: str) -> set[str]:
@@ -211,6 +213,15 @@ def name_present(name: tuple[str, ...], tokens: set[str]) -> bool:
         return True
     missing = sum(not _token_in(t, tokens) for t in needed)
     return missing == 0 or (len(needed) >= 3 and missing == 1 and _token_in(needed[-1], tokens))
+
+
+def named_by(name: str, text: "Facts") -> bool:
+    """Whether a text names `name`: wholly, or by its head as a name ("Biden's" names "Joe Biden"; the
+    common noun of "which national park" does not name "Yosemite National Park"). A name the question
+    gives is not its answer."""
+    head = [t for t in surface_tokens(name) if t not in NAME_FILLER][-1:]
+    return name_present(tuple(surface_tokens(name)), text.tokens) or bool(
+        head and any(_token_in(head[0], set(surface_tokens(word))) for word in text.capitalised))
 
 
 def _token_in(token: str, tokens: set[str]) -> bool:
@@ -415,14 +426,22 @@ class GroundingChecker:
                 verdicts.append(Verdict(claim, 0.0, False, None))
                 continue
             scores = self.probability(rows)
-            best = int(np.argmax(scores))
+            ranked = np.argsort(-scores, kind="stable")
+            best, answers = int(ranked[0]), True
+            if asks is not None and (asks.kinds or asks.noun):
+                # Of the sources that support the claim, cite one that states its answer: the best
+                # scoring sentence may share the claim's words without its fact ("About 60% of
+                # currency reserves are held in dollars" for "the dollar is nearly equal to the euro").
+                supporting = [int(j) for j in ranked[:ANSWER_SOURCES] if scores[j] >= self.threshold] or [best]
+                answering = (j for j in supporting
+                             if any(self.answers(claim, sources[s].text, asks) for s in options[j]))
+                best = next(answering, None)
+                best, answers = (supporting[0], False) if best is None else (best, True)
             score = float(scores[best])
             chosen = [sources[j] for j in options[best]]
             verdict = Verdict(claim, round(score, 4), score >= self.threshold, chosen[0],
                               {n: round(float(v), 4) for n, v in zip(FEATURES, rows[best])},
-                              also=chosen[1] if len(chosen) > 1 else None)
-            if asks is not None and (asks.kinds or asks.noun):
-                verdict.answers = any(self.answers(claim, s.text, asks) for s in chosen)
+                              also=chosen[1] if len(chosen) > 1 else None, answers=answers)
             verdicts.append(verdict)
         return verdicts
 
@@ -511,7 +530,7 @@ class GroundingChecker:
         for a "which NOUN" question, also when the source gives the noun no name to state. A date
         answers as the source gives it, less precisely, or with the year its article leaves out ("in
         2023" or "May 5, 2023" from "May 5", not "September 22" from "September")."""
-        claim_facts, = self.facts([claim])
+        claim_facts, question = self.facts([claim, asks.text])
         # Sentence by sentence: which of a sentence's figures the question is about is read within it.
         spans = [span for start, end in split_sentences(source) for span in self.answer_spans(source[start:end], asks)]
         if not spans and not asks.kinds:
@@ -528,8 +547,11 @@ class GroundingChecker:
             elif isinstance(span, Moment):
                 if tokens and name_present(tokens, claim_facts.tokens):
                     return True
-            elif tokens and (name_present(tokens, claim_facts.tokens) or _token_in(tokens[-1], claim_facts.tokens)):
-                return True  # the name, or its head ("Lopez" for "Maria Elena Lopez")
+            elif tokens and (name_present(tokens, claim_facts.tokens)
+                             or (_token_in(tokens[-1], claim_facts.tokens) and not _token_in(tokens[-1], question.tokens))):
+                # The name, or its head ("Lopez" for "Maria Elena Lopez") unless the question has the
+                # head too: "the forum" restates "the Danube Trade Forum" for "who heads the forum?".
+                return True
         return False
 
     def answer_spans(self, text: str, asks: Question) -> list[Entity | Quantity | DateMention | Moment]:
@@ -562,8 +584,7 @@ class GroundingChecker:
                     found = [m for m in moments(text) if not name_present(tuple(surface_tokens(m.text)), question.tokens)]
                 spans += _about_question(text, found, question.words)
             else:
-                spans += [e for e in facts.entities if e.kind == kind
-                          and not name_present(tuple(surface_tokens(e.text)), question.tokens)]
+                spans += [e for e in facts.entities if e.kind == kind and not named_by(e.text, question)]
         if not asks.kinds and asks.noun:
             spans += self._named(text, facts, question, asks.noun)
         return list(dict.fromkeys(spans))

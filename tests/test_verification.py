@@ -14,7 +14,7 @@ from rag.answer import REFUSAL, Answerer
 from rag.compose import AnswerComposer
 from rag.facts import dates, dates_agree, quantities, quantities_agree
 from rag.generate import ChatGenerator, load_generator
-from rag.grounding import GroundingChecker, balanced, split_sentences
+from rag.grounding import GroundingChecker, balanced, split_sentences, surface_tokens
 from rag.hygiene import StreamCleaner, clean_draft
 from rag.prompt import PromptBuilder
 from rag.question import QuestionAnalyzer
@@ -436,3 +436,34 @@ def test_how_much_money_is_answered_by_a_sum_not_a_share(explained, settings, ch
     assert "percent" in analyzer.run("How much has the campaign grown?").kinds
     answer = Answerer(explained, settings, generator=load_generator(settings, "extractive")).run(asks.text)
     assert answer.refused or "%" not in answer.answer, answer.answer
+
+
+def test_a_claim_cites_the_supporting_sentence_that_states_its_answer(checker, embedder):
+    """The best-scoring source may share a claim's words without stating its answer as the question
+    wants it (the small NER model reads "Budapest" opening a sentence as an organisation, not a city);
+    another supporting sentence that does state it is cited with it. Seen on RealTime QA ("Walmart is
+    slashing prices ..." was rejected while a later sentence of the article named the retailer)."""
+    question = "Which city will host the next forum?"
+    sources = checker.document_sentences(
+        "Budapest will host the next forum in October, the organisers said. Ministers also discussed river "
+        "pollution and shipping fees at length. The organisers chose the Hungarian capital, Budapest, over "
+        "Vienna on Tuesday to host the next forum in October.")
+    verdict, = checker.check(["Budapest will host the next forum in October."], sources, question=question,
+                             asks=QuestionAnalyzer(checker.tagger, embedder).run(question))
+    cited = " ".join(s.text for s in (verdict.source, verdict.also) if s is not None)
+    assert verdict.supported and verdict.answers and "Hungarian capital" in cited, verdict
+
+
+def test_a_name_the_question_gives_is_not_its_answer(checker, embedder):
+    """"Williams" and "the US Open" are named by "Serena Williams ... the U.S. Open. Who did she defeat?",
+    so a sentence naming only them gives no answer (a restated question passed as one); "Biden's" names
+    "Joe Biden", so the campaign chair is the other name of the sentence."""
+    assert surface_tokens("the U.S. Open") == surface_tokens("the US Open") == ["the", "us", "open"]
+    analyse = QuestionAnalyzer(checker.tagger, embedder).run
+    serena = analyse("Serena Williams pulled off an upset in the second round of the U.S. Open. Who did she defeat?")
+    assert checker.answer_spans("The 40-year-old Williams upset the world's second-ranked player in the second "
+                                "round of the US Open on Wednesday night.", serena) == []
+    chair = analyse("Who is Biden's campaign chair?")
+    spans = checker.answer_spans("Joe Biden's campaign chair, Jen O’Malley Dillon, said the president is still in "
+                                 "the race.", chair)
+    assert [s.text for s in spans] == ["Jen O’Malley Dillon"], spans
