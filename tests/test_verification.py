@@ -440,12 +440,12 @@ def test_how_much_money_is_answered_by_a_sum_not_a_share(explained, settings, ch
 
 def test_a_claim_cites_the_supporting_sentence_that_states_its_answer(checker, embedder):
     """The best-scoring source may share a claim's words without stating its answer as the question
-    wants it (the small NER model reads "Budapest" opening a sentence as an organisation, not a city);
-    another supporting sentence that does state it is cited with it. Seen on RealTime QA ("Walmart is
+    wants it (the small NER model reads "Budapest" opening a sentence as an organisation, so the city
+    there is Vienna); another supporting sentence that does state it is cited with it. Seen on RealTime QA ("Walmart is
     slashing prices ..." was rejected while a later sentence of the article named the retailer)."""
     question = "Which city will host the next forum?"
     sources = checker.document_sentences(
-        "Budapest will host the next forum in October, the organisers said. Ministers also discussed river "
+        "Budapest will host the next forum in October, officials in Vienna said. Ministers also discussed river "
         "pollution and shipping fees at length. The organisers chose the Hungarian capital, Budapest, over "
         "Vienna on Tuesday to host the next forum in October.")
     verdict, = checker.check(["Budapest will host the next forum in October."], sources, question=question,
@@ -467,3 +467,4 @@ def test_a_name_the_question_gives_is_not_its_answer(checker, embedder):
     spans = checker.answer_spans("Joe Biden's campaign chair, Jen O’Malley Dillon, said the president is still in "
                                  "the race.", chair)
     assert [s.text for s in spans] == ["Jen O’Malley Dillon"], spans
+
