@@ -59,6 +59,8 @@ SECOND_QUOTE_RATIO = 0.8
 # Where an unsupported sentence may be cut to its supported opening: before a comma, "and", "which"...
 CLAUSE_END = re.compile(r",\s|\s(?:and|but|which|who|while|with|including|on|in|at|by|for|from|according)\s")
 MIN_PREFIX_WORDS = 4
+# A claim opening with one of these refers back to the question's subject (Answerer._on_topic).
+ON_TOPIC_PRONOUN = re.compile(r"^\W*(it|its|they|their|he|his|she|her|this|these|those|there)\b", re.IGNORECASE)
 # Kinds of answer that are figures our parsers find reliably (rag.facts): a quote should state one.
 FIGURE_KINDS = {"number", "money", "percent", "measure", "date"}
 # Of those, the ones no sentence without a figure can answer ("how many"). A "when" is answered by an
@@ -200,8 +202,9 @@ class Answerer:
         evidence = self.checker.add_pairs(evidence, hits)
         verdicts = self.checker.check(claims, evidence.sources, evidence.vectors, question=standalone, asks=asks)
         verdicts = [self._salvage(v, evidence, standalone, asks) for v in verdicts]
-        for verdict in verdicts:  # an answer must rest on a sentence about the question
-            verdict.answers = verdict.answers and self._relevant(verdict, evidence)
+        for verdict in verdicts:  # an answer must be about the question and rest on a sentence about it
+            verdict.answers = (verdict.answers and self._on_topic(verdict.claim, standalone)
+                               and self._relevant(verdict, evidence))
         if any(v.supported and v.answers for v in verdicts):
             for verdict in verdicts:
                 if verdict.also is None:  # a claim resting on two sentences keeps both whole
@@ -252,6 +255,15 @@ class Answerer:
             candidate.claim = prefix + "."
             return candidate
         return verdict
+
+    def _on_topic(self, claim: str, question: str) -> bool:
+        """Whether a claim is about what the question asks about: it shares a content word with the
+        question, or it is a bare answer ("970,000.", "New Jersey and Oregon.") or refers back to the
+        question's subject ("It lies in ..."). "A Harvest Moon is a rare celestial event ..." states
+        something true of another thing than "What is a supermoon?" asks about."""
+        if content_stems([claim]) & content_stems([question]) or ON_TOPIC_PRONOUN.match(claim):
+            return True
+        return not self.checker.tagger.states([claim])[0]
 
     def _relevant(self, verdict: Verdict, evidence) -> bool:
         """Whether the claim's source is about the question: close to it as the closest sentence is

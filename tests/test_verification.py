@@ -468,3 +468,32 @@ def test_a_name_the_question_gives_is_not_its_answer(checker, embedder):
                                  "the race.", chair)
     assert [s.text for s in spans] == ["Jen O’Malley Dillon"], spans
 
+
+
+
+SUPERMOON = """Harvest Moon coincides with lunar eclipse, supermoon
+
+This year, the Harvest Moon is not only a full supermoon, it also coincides with another celestial event: a partial lunar eclipse.
+Many skygazers regard the Harvest Moon as appearing bigger, brighter and more orange than a typical moon.
+The eclipse will be visible across North America on Tuesday night.
+"""
+
+
+def test_a_claim_about_another_thing_than_asked_does_not_answer(tmp_path, ingest, open_index, settings):
+    """"What is a supermoon?" drafted as a sentence about the Harvest Moon alone, which the article
+    supports ("the Harvest Moon is ... a full supermoon, it also coincides with another celestial
+    event"), is about another thing than asked and is not shown as the answer (found on fresh news: "A Harvest
+    Moon is a rare celestial event that occurs when a full moon coincides. [1]"). A bare answer,
+    which shares no word with its question, still is."""
+    (tmp_path / "moon").mkdir()
+    (tmp_path / "moon" / "moon.txt").write_text(SUPERMOON, encoding="utf-8")
+    ingest(tmp_path / "moon")
+    index = open_index(writable=False)
+    answer = scripted(index, settings, "A Harvest Moon is a celestial event that coincides with a partial lunar eclipse.").run(
+        "What is a supermoon?")
+    assert not answer.answer.startswith("A Harvest Moon"), answer.answer
+    on_topic = scripted(index, settings, "The Harvest Moon is a full supermoon that coincides with a partial lunar eclipse.").run(
+        "What is a supermoon?")
+    assert on_topic.answer.startswith("The Harvest Moon is a full supermoon") and on_topic.citations, on_topic.answer
+    bare = scripted(index, settings, "North America.").run("Where will the eclipse be visible?")
+    assert bare.answer.startswith("North America") and bare.citations, bare.answer
