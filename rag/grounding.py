@@ -324,8 +324,9 @@ class GroundingChecker:
 
     # -- scoring ------------------------------------------------------------------------------
     def _prepare(self, claims: list[str], sources: list[SourceSentence], source_vectors: np.ndarray | None,
-                 question: str) -> tuple[np.ndarray, list[tuple[Facts, set[str], int, set[str]]], list[Facts]]:
-        """Cosines (claims x sources), each claim's (new facts, words, number of new facts, listed items), sources' facts."""
+                 question: str) -> tuple[np.ndarray, list[tuple[Facts, set[str], int, set[str], list[Quantity]]], list[Facts]]:
+        """Cosines (claims x sources), each claim's (new facts, words, number of new facts, listed items,
+        quantities it repeats from the question), sources' facts."""
         claim_facts = self.facts(claims)
         question_facts = self.facts([question])[0] if question.strip() else None
         contexts = [claim if len(facts.words) >= TERSE_WORDS or not question else f"{question} {claim}"
@@ -342,12 +343,13 @@ class GroundingChecker:
             terse = len(facts.words) < TERSE_WORDS and question_facts is not None
             words = (facts.words | question_facts.words if terse else facts.words) - NOT_CLAIM_WORDS
             items = self.listed_items(claim, question_facts)
+            restated = [q for q in facts.quantities if q not in new.quantities]
             infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names) + len(items),
-                          items))
+                          items, restated))
         return claim_vectors @ source_vectors.T, infos, self.facts([s.text for s in sources])
 
-    def _row(self, cosine: float, info: tuple[Facts, set[str], int, set[str]], found: Facts, year: int | None) -> np.ndarray:
-        new, words, n_facts, items = info
+    def _row(self, cosine: float, info: tuple[Facts, set[str], int, set[str], list[Quantity]], found: Facts, year: int | None) -> np.ndarray:
+        new, words, n_facts, items, restated = info
         row = np.zeros(len(FEATURES))
         row[0] = cosine
         row[1] = len(words & found.words) / len(words) if words else 0.0
@@ -356,6 +358,12 @@ class GroundingChecker:
             row[3] = -1.0  # nothing new: it restates the question
         elif n_facts:
             row[3] = (self._missing(new, found, year) + len(items - found.words)) / n_facts
+        # A figure the claim repeats from its question may go unstated by the source, but not be
+        # contradicted by it: "a seven-year deal worth $1 billion per year" is not the source's
+        # "12-year, $3 billion deal", whatever else they share.
+        contradicted = sum(_contradicted(q, found.quantities) for q in restated)
+        if contradicted and row[3] >= 0:
+            row[3] = max(row[3], contradicted / (n_facts + contradicted))
         if new.capitalised:
             row[4] = sum(not _token_in(w, found.tokens) for w in new.capitalised) / len(new.capitalised)
         return row
@@ -623,6 +631,16 @@ class GroundingChecker:
 
 
 CLOSING = {"(": ")", "[": "]", "“": "”"}
+
+
+def _contradicted(claim: Quantity, source: list[Quantity]) -> bool:
+    """Whether a source states another value, and none agreeing, of what a claim's quantity measures:
+    the same unit ("$3 billion" against "$1 billion"), or the same counted word ("12-year" against
+    "seven-year")."""
+    if any(quantities_agree(claim, q) or quantities_agree(q, claim) for q in source):
+        return False
+    return any(not q.ordinal and ((claim.unit and q.unit == claim.unit) or (
+        not claim.unit and not q.unit and claim.counted[:1] and q.counted[:1] == claim.counted[:1])) for q in source)
 
 
 def balanced(text: str) -> bool:

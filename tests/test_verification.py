@@ -497,3 +497,20 @@ def test_a_claim_about_another_thing_than_asked_does_not_answer(tmp_path, ingest
     assert on_topic.answer.startswith("The Harvest Moon is a full supermoon") and on_topic.citations, on_topic.answer
     bare = scripted(index, settings, "North America.").run("Where will the eclipse be visible?")
     assert bare.answer.startswith("North America") and bare.citations, bare.answer
+
+
+def test_a_figure_repeated_from_the_question_must_not_be_contradicted_by_the_source(checker):
+    """A claim may repeat the question's "$1.3 billion" without its source stating it, but not cite a
+    source about another jackpot: "$1.5 billion" in South Carolina is another draw (a RealTime QA
+    answer, "The $1.3 billion Mega Millions jackpot was purchased ... in South Carolina. [1]")."""
+    question = "In which state was the $1.3 billion Mega Millions lottery ticket purchased?"
+    other = checker.document_sentences("A single ticket sold in South Carolina won the $1.5 billion Mega Millions "
+                                       "jackpot in 2018, the lottery said.")
+    same = checker.document_sentences("A single ticket sold in Illinois won the Mega Millions jackpot on Friday, "
+                                      "the lottery said.")
+    wrong, = checker.check(["The $1.3 billion Mega Millions ticket was purchased in South Carolina."], other,
+                           question=question)
+    right, = checker.check(["The $1.3 billion Mega Millions ticket was purchased in Illinois."], same,
+                           question=question)
+    assert not wrong.supported and wrong.features["facts_missing"] > 0, wrong
+    assert right.supported, right
