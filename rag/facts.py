@@ -47,7 +47,10 @@ CURRENCY_WORDS = {"dollar": "usd", "dollars": "usd", "euro": "eur", "euros": "eu
 _QUALIFIER = "|".join(sorted((re.escape(q) for q in QUALIFIERS), key=len, reverse=True))
 _WORD_NUMBER = "|".join(sorted(list(UNITS_WORDS) + list(TENS_WORDS) + ["a", "an", "one"], key=len, reverse=True))
 _SCALE = "hundred|thousand|million|billion|trillion|dozen"
+_FRACTION = "halfs?|halves|thirds?|quarters?|fifths?|tenths?"  # "two-thirds" is not 2
 _CURRENCY = r"(?:us\$|[$€£¥₹₽])"
+# A number in words ends at a hyphen before a word that is not a number ("seven-year" is "7-year";
+# "seventy-five" is one number; "two-thirds" is none).
 # A digit number not glued to letters or to "+", "/", "-" and digits ("3+3", "COVID-19", "24/7" and
 # "F-16" are names, not quantities), except for an ordinal ("30th") or a scale suffix ("$1.2bn").
 _DIGITS = r"(?<![\w+/.\-])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
@@ -55,7 +58,7 @@ _DIGITS_END = r"(?:(?P<ord>st|nd|rd|th)\b|(?P<suffix>bn|mn|mln|tn|[kmb])\b|(?![\
 QUANTITY = re.compile(
     rf"(?:(?P<qual>{_QUALIFIER})\s+)?"
     rf"(?P<cur>{_CURRENCY})?\s?"
-    rf"(?:(?P<digits>{_DIGITS}){_DIGITS_END}|\b(?P<words>(?:(?:{_WORD_NUMBER})[\s-]+)*?(?:{_WORD_NUMBER}|{_SCALE})\b)(?![\w-]))"
+    rf"(?:(?P<digits>{_DIGITS}){_DIGITS_END}|\b(?P<words>(?:(?:{_WORD_NUMBER})[\s-]+)*?(?:{_WORD_NUMBER}|{_SCALE})\b)(?!\w|-(?:{_WORD_NUMBER}|{_SCALE}|{_FRACTION})\b))"
     rf"(?:\s+(?P<scale>(?:(?:{_SCALE})\s+)*(?:{_SCALE}))\b)?"
     rf"(?:\s*(?P<pct>%|per\s?cent\b|percentage points?\b|pct\b))?"
     rf"(?:\s+(?P<curword>{'|'.join(CURRENCY_WORDS)})\b)?",

@@ -514,3 +514,12 @@ def test_a_figure_repeated_from_the_question_must_not_be_contradicted_by_the_sou
                            question=question)
     assert not wrong.supported and wrong.features["facts_missing"] > 0, wrong
     assert right.supported, right
+
+
+def test_a_number_in_words_before_a_hyphen_is_a_quantity():
+    """"a seven-year deal" states 7 years as "a 7-year deal" does (a Big Ten claim's "seven-year",
+    against its source's "12-year", went unread); "seventy-five" stays one number, "two-thirds" none."""
+    seven, = quantities("a seven-year media rights deal")
+    assert seven.value == 7 and seven.counted[0] == "year" and quantities_agree(seven, quantities("a 7-year deal")[0])
+    assert [q.value for q in quantities("seventy-five people")] == [75]
+    assert quantities("a two-thirds majority") == []
