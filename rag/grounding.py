@@ -361,7 +361,7 @@ class GroundingChecker:
         # A figure the claim repeats from its question may go unstated by the source, but not be
         # contradicted by it: "a seven-year deal worth $1 billion per year" is not the source's
         # "12-year, $3 billion deal", whatever else they share.
-        contradicted = sum(_contradicted(q, found.quantities) for q in restated)
+        contradicted = sum(_contradicted(q, found) for q in restated)
         if contradicted and row[3] >= 0:
             row[3] = max(row[3], contradicted / (n_facts + contradicted))
         if new.capitalised:
@@ -438,8 +438,9 @@ class GroundingChecker:
             best, answers = int(ranked[0]), True
             if asks is not None and (asks.kinds or asks.noun):
                 # Of the sources that support the claim, cite one that states its answer: the best
-                # scoring sentence may share the claim's words without its fact ("About 60% of
-                # currency reserves are held in dollars" for "the dollar is nearly equal to the euro").
+                # scoring sentence may share the claim's words without the fact as the question wants
+                # it ("Budapest will host the forum, officials in Vienna said": the small NER model
+                # reads a sentence's first word "Budapest" as an organisation, so its city is Vienna).
                 supporting = [int(j) for j in ranked[:ANSWER_SOURCES] if scores[j] >= self.threshold] or [best]
                 answering = (j for j in supporting
                              if any(self.answers(claim, sources[s].text, asks) for s in options[j]))
@@ -633,14 +634,16 @@ class GroundingChecker:
 CLOSING = {"(": ")", "[": "]", "“": "”"}
 
 
-def _contradicted(claim: Quantity, source: list[Quantity]) -> bool:
-    """Whether a source states another value, and none agreeing, of what a claim's quantity measures:
-    the same unit ("$3 billion" against "$1 billion"), or the same counted word ("12-year" against
-    "seven-year")."""
-    if any(quantities_agree(claim, q) or quantities_agree(q, claim) for q in source):
+def _contradicted(claim: Quantity, source: Facts) -> bool:
+    """Whether a source states another value, and none agreeing, of the same thing as a claim's
+    quantity: a value of the same unit in a sentence that names what the claim's figure counts
+    ("Mega Millions jackpots of $1.537 billion" against "the $1.3 billion Mega Millions jackpot",
+    "a 12-year deal" against "a seven-year deal"). A figure of a claim that says nothing of what it
+    counts ("0.75 percentage points") contradicts nothing: the source's "1.75%" may be another measure."""
+    if not claim.counted or any(quantities_agree(claim, q) or quantities_agree(q, claim) for q in source.quantities):
         return False
-    return any(not q.ordinal and ((claim.unit and q.unit == claim.unit) or (
-        not claim.unit and not q.unit and claim.counted[:1] and q.counted[:1] == claim.counted[:1])) for q in source)
+    names_it = any(_token_in(word, source.tokens) for word in claim.counted[:2])
+    return names_it and any(not q.ordinal and q.unit == claim.unit for q in source.quantities)
 
 
 def balanced(text: str) -> bool:
