@@ -89,14 +89,18 @@ def ask(page, question: str) -> tuple[str, str]:
 def upload(page, path: Path) -> None:
     """Upload a file on the corpus tab and press Ingest (returns without waiting for the result).
 
-    Choosing the file again once: Gradio's upload progress stream can miss the end of an upload that
-    finished before the stream opened (seen once in ~10 suite runs, with the other test worker
-    loading the CPU), and then the file never shows. The second upload still has to show the file.
+    Choosing the file again once, on a reloaded page: Gradio's upload progress stream can miss the end
+    of an upload that finished before the stream opened (seen once in ~10 suite runs, with the other
+    test worker loading the CPU), and then the file never shows; choosing it again in the same widget
+    also failed once (2026-12-07), so the retry starts from a fresh page. The second upload still has
+    to show the file.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.get_by_role("tab", name="Corpus").click()
     for attempt in (1, 2):
+        if attempt == 2:
+            page.reload()
+        page.get_by_role("tab", name="Corpus").click()
         page.set_input_files("#upload input[type=file]", str(path))
         try:
             page.wait_for_selector(f"#upload :text('{path.name}')", timeout=60_000)
