@@ -442,10 +442,9 @@ class GroundingChecker:
                 # it ("Budapest will host the forum, officials in Vienna said": the small NER model
                 # reads a sentence's first word "Budapest" as an organisation, so its city is Vienna).
                 supporting = [int(j) for j in ranked[:ANSWER_SOURCES] if scores[j] >= self.threshold] or [best]
-                answering = (j for j in supporting
-                             if any(self.answers(claim, sources[s].text, asks) for s in options[j]))
-                best = next(answering, None)
-                best, answers = (supporting[0], False) if best is None else (best, True)
+                answering = next((j for j in supporting
+                                  if any(self.answers(claim, sources[s].text, asks) for s in options[j])), None)
+                best, answers = (supporting[0], False) if answering is None else (answering, True)
             score = float(scores[best])
             chosen = [sources[j] for j in options[best]]
             verdict = Verdict(claim, round(score, 4), score >= self.threshold, chosen[0],
