@@ -36,7 +36,7 @@ from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
 from rag.facts import Moment
 from rag.generate import Generator, load_generator
-from rag.grounding import GroundingChecker, SourceSentence, Verdict, content_stems, split_sentences
+from rag.grounding import NEGATION, GroundingChecker, SourceSentence, Verdict, content_stems, split_sentences
 from rag.hygiene import StreamCleaner, clean_draft
 from rag.index import NewsIndex
 from rag.llm.base import LLMError
@@ -320,6 +320,16 @@ class Answerer:
                 first = stating[0]
             elif set(asks.kinds) <= AMOUNT_KINDS:
                 return []
+        if asks.negated:
+            # "Which of these was not ...?": the best sentence often names the ones that were. Only a
+            # sentence that says what was not (see GroundingChecker.answer_spans) answers; with none, refuse.
+            def says_not(c: Candidate) -> bool:
+                return bool(c.answer_spans) if asks.kinds else bool(NEGATION.search(c.source.text))
+
+            stating = [c for c in candidates[: self.settings.answer.prompt_sentences] if says_not(c) and c.score > 0]
+            if not stating:
+                return []
+            first = stating[0]
         chosen = [first]
         if limit > 1 and asks.kinds and len(candidates) > 1:
             second = candidates[1]

@@ -149,6 +149,11 @@ INITIALS = re.compile(r"(?<=\b[a-z])\.(?=[a-z]\b)")  # the dots inside "u.s" or 
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 
 
+# A sentence that can answer a negated question ("which of these was not invited?") says what was not:
+# a negation, or a verb or phrase of leaving out. A list of the ones that were answers nothing.
+NEGATION = re.compile(r"n[’']t\b|\b(?:not|no|never|none|nor|neither|nobody|nothing|without|except|left out|"
+                      r"excluded|omitted|snubbed|missing|absent|declined|refused|failed)\b", re.IGNORECASE)
+
 # Where a sentence's clauses part, for telling which of its figures a question's words are about: any
 # clause ("76% are still with the president, 16% were undecided"), or one that sets a contrast ("the
 # equinox is Sunday, Sept. 22, but the Harvest Moon is rising already"), which commas inside a date or
@@ -538,6 +543,8 @@ class GroundingChecker:
         for a "which NOUN" question, also when the source gives the noun no name to state. A date
         answers as the source gives it, less precisely, or with the year its article leaves out ("in
         2023" or "May 5, 2023" from "May 5", not "September 22" from "September")."""
+        if asks.negated and not NEGATION.search(source):
+            return False  # "who did not ...?" is not answered by who did
         claim_facts, question = self.facts([claim, asks.text])
         # Sentence by sentence: which of a sentence's figures the question is about is read within it.
         spans = [span for start, end in split_sentences(source) for span in self.answer_spans(source[start:end], asks)]
@@ -572,7 +579,10 @@ class GroundingChecker:
         meaning: "70 subjects of the Russian Federation" for "Russian regions"); of several amounts or dates,
         only those of the clause that shares most words with the question answer it ("76% are still with
         the president, 16% were undecided" for "what percentage are still with the president"); a "which
-        NOUN" of no listed kind is answered by the name the text gives the noun ("a new format ... “3+3”")."""
+        NOUN" of no listed kind is answered by the name the text gives the noun ("a new format ... “3+3”").
+        A negated question ("which of these was not ...") finds its answer only in a sentence that negates."""
+        if asks.negated and not NEGATION.search(text):
+            return []
         facts, question = self.facts([text, asks.text])
         spans: list = []
         for kind in asks.kinds:

@@ -88,6 +88,7 @@ class Question:
     noun: str = ""  # the head noun of "which/what NOUN" or "how many NOUN"
     kinds: tuple[str, ...] = field(default_factory=tuple)  # answer kinds, most specific first; () = any
     focus: str = ""  # the noun with its modifiers: "coastal regions", "doses of the vaccine"
+    negated: bool = False  # "which/who ... not ...": asks for what a negation holds of (see `is_negated`)
 
 
 class QuestionAnalyzer:
@@ -108,6 +109,9 @@ class QuestionAnalyzer:
         if wh not in WH_KINDS and wh not in ("which", "what"):
             return Question(text, wh)
         head = self._head_noun(match.string, wh)
+        if head is not None and head.lower_ in ("one", "ones"):  # "which one of these people": people
+            head = next((pobj for prep in head.children if prep.lower_ == "of" for pobj in prep.children
+                         if pobj.dep_ == "pobj" and pobj.pos_ in ("NOUN", "PROPN")), head)
         noun = head.lower_ if head is not None else ""
         focus = " ".join(t.text for t in head.subtree if t.lower_ not in FOCUS_SKIP and t.tag_ not in ("WDT", "WP", "WRB", "DT")) \
             if head is not None else ""
@@ -115,7 +119,8 @@ class QuestionAnalyzer:
         listed = listed_kinds(noun) if wh == "how much" and noun else None
         if listed and set(listed) & set(kinds):
             kinds = tuple(k for k in kinds if k in listed)  # "how much money": a sum, not "76%"
-        return Question(text, wh, noun, kinds, focus)
+        negated = wh in NEGATABLE and is_negated(self.tagger.parse(last), wh)
+        return Question(text, wh, noun, kinds, focus, negated)
 
     def _head_noun(self, question: str, wh: str):
         """The common noun a "which/what" or "how many/much" asks about (a spaCy token), or None."""
@@ -153,6 +158,27 @@ class QuestionAnalyzer:
             best = int(np.argmax(similarity))
             _NOUN_CACHE[key] = NOUN_KINDS[listed[best]] if similarity[best] >= NOUN_SIMILARITY else ()
         return _NOUN_CACHE[key]
+
+
+# The wh-forms that pick a thing out ("which of these was not invited?"): a sentence naming the ones
+# that were is no answer to them. "Why ... not" asks for a reason, "how many ... not" for a count.
+NEGATABLE = {"who", "whom", "which", "what"}
+
+
+def is_negated(doc, wh: str) -> bool:
+    """Whether the clause of the question's wh-word is negated: "Which of these is not one of the
+    cereals?", "Who did not withdraw?"; not "He regrets not using his birth name. What is it?"."""
+    word = wh.split()[0]
+    for token in doc:
+        if token.lower_ != word:
+            continue
+        verb = token
+        while verb.pos_ not in ("VERB", "AUX") and verb.head.i != verb.i:  # up to the root (tokens are views: no `is`)
+            verb = verb.head
+        if verb.pos_ == "AUX" and verb.head.pos_ == "VERB" and verb.dep_ in ("aux", "auxpass"):
+            verb = verb.head  # "did [not] withdraw": the negation hangs on the main verb
+        return any(child.dep_ == "neg" for child in verb.children)
+    return False
 
 
 def listed_kinds(noun: str) -> tuple[str, ...] | None:

@@ -12,6 +12,7 @@ import pytest
 from conftest import shared_data
 from rag.answer import REFUSAL, Answerer
 from rag.compose import AnswerComposer
+from rag.entities import EntityTagger
 from rag.facts import dates, dates_agree, quantities, quantities_agree
 from rag.generate import ChatGenerator, load_generator
 from rag.grounding import GroundingChecker, balanced, split_sentences, surface_tokens
@@ -523,3 +524,43 @@ def test_a_number_in_words_before_a_hyphen_is_a_quantity():
     assert seven.value == 7 and seven.counted[0] == "year" and quantities_agree(seven, quantities("a 7-year deal")[0])
     assert [q.value for q in quantities("seventy-five people")] == [75]
     assert quantities("a two-thirds majority") == []
+
+
+MEDALS = """Biden awards the Presidential Medal of Freedom to 17 people
+
+President Joe Biden presented the Presidential Medal of Freedom to 17 people on Thursday, including actor Denzel Washington, gymnast Simone Biles and the late Senator John McCain.
+Soccer star Megan Rapinoe and the late Apple co-founder Steve Jobs were also honoured at the White House ceremony.
+"""
+POSTPONED = "\nThe White House said actor Tom Hanks was not presented with the medal this week because his ceremony was postponed.\n"
+
+
+def test_a_negated_question_is_not_answered_by_the_ones_it_excludes(tmp_path, ingest, open_index, settings):
+    """"Which one of these people was not presented with the medal?" was answered with the sentence
+    listing those who were, a cited wrong answer (RealTime QA, twice). Only a sentence saying who was
+    not answers it; with none, the question is refused, and a name drafted from the list is rejected."""
+    question = "Which one of these people was not presented with the Presidential Medal of Freedom?"
+    analyzer = QuestionAnalyzer(EntityTagger())
+    asks = analyzer.run(question)
+    assert asks.negated and asks.noun == "people" and "person" in asks.kinds  # "which one of these people"
+    assert not analyzer.run("He regrets not using his birth name. What is it?").negated  # another clause
+    assert not analyzer.run("Why didn't the senators agree?").negated  # a reason, not a pick
+    assert not analyzer.run("Which one of these?").negated  # no verb at all: the search for one ends
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "medals.txt").write_text(MEDALS, encoding="utf-8")
+    ingest(tmp_path / "listed")
+    index = open_index(writable=False)
+    assert Answerer(index, settings, generator=load_generator(settings, "extractive")).run(question).refused
+    drafted = scripted(index, settings, "Simone Biles was not presented with the medal.").run(question)
+    assert drafted.refused or "Biles" not in drafted.answer, drafted.answer
+    # The same list still answers the question it does answer.
+    listed = Answerer(index, settings, generator=load_generator(settings, "extractive")).run(
+        "Who presented the Presidential Medal of Freedom to 17 people?")
+    assert not listed.refused and "Joe Biden" in listed.answer, listed.answer
+    index.close()
+
+    (tmp_path / "listed" / "medals.txt").write_text(MEDALS + POSTPONED, encoding="utf-8")
+    ingest(tmp_path / "listed")
+    index = open_index(writable=False)
+    answer = Answerer(index, settings, generator=load_generator(settings, "extractive")).run(question)
+    assert not answer.refused and "Tom Hanks" in answer.citations[0].quote, answer.answer
+    check_quotes(answer, index)
