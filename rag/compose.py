@@ -96,7 +96,7 @@ class AnswerComposer:
         return sorted(candidates, key=lambda c: -c.score)
 
     def quote_span(self, candidate: Candidate, asks: Question, hits: list[Hit]) -> tuple[int, int]:
-        """Document offsets of the shortest clause of the sentence that holds its answer and stands
+        """Document offsets of the shortest clause of the sentence that holds all its answers and stands
         alone; the whole sentence when the question asks for no particular fact or no clause does.
 
         A clause is a verb with its subject (not a relative "which"/"who") and everything that depends
@@ -105,9 +105,12 @@ class AnswerComposer:
         to 2020, reaching $3.3 billion." -> "the trade turnover has grown by 16 percent compared to 2020".
         """
         source = candidate.source
-        needed = [(s.start, s.end) for s in candidate.answer_spans if hasattr(s, "start")][:1]
-        if not needed or len(source.text.split()) < 2 * MIN_CLAUSE_WORDS:
+        # Every answer the sentence holds stays in the quote: "..., including actor Denzel Washington,
+        # gymnast Simone Biles and the late Senator John McCain" is not cut after its first name.
+        spans = [(s.start, s.end) for s in candidate.answer_spans if hasattr(s, "start")]
+        if not spans or len(source.text.split()) < 2 * MIN_CLAUSE_WORDS:
             return source.start, source.end
+        needed = [(min(start for start, _ in spans), max(end for _, end in spans))]
         doc = self.checker.tagger.parse(source.text)
         best: tuple[int, int] | None = None
         for start, end in clause_spans(doc):

@@ -564,3 +564,17 @@ def test_a_negated_question_is_not_answered_by_the_ones_it_excludes(tmp_path, in
     answer = Answerer(index, settings, generator=load_generator(settings, "extractive")).run(question)
     assert not answer.refused and "Tom Hanks" in answer.citations[0].quote, answer.answer
     check_quotes(answer, index)
+
+
+def test_a_trimmed_quote_keeps_every_answer_its_sentence_holds(tmp_path, ingest, open_index, settings):
+    """The quote is trimmed to the clause holding the answer, and that is all of the sentence's answers:
+    "..., including actor Denzel Washington" cut the gymnast away, as "which raised £1m in less than 24
+    hours" cut away the £7m raised since (RealTime QA, a cited wrong answer)."""
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "medals.txt").write_text(MEDALS, encoding="utf-8")
+    ingest(tmp_path / "listed")
+    index = open_index(writable=False)
+    answer = Answerer(index, settings, generator=load_generator(settings, "extractive")).run(
+        "Which gymnast was presented with the Presidential Medal of Freedom?")
+    assert not answer.refused and "Simone Biles" in answer.citations[0].quote, answer.answer
+    check_quotes(answer, index)
