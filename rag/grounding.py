@@ -150,9 +150,10 @@ APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 
 
 # A sentence that can answer a negated question ("which of these was not invited?") says what was not:
-# a negation, or a verb or phrase of leaving out. A list of the ones that were answers nothing.
-NEGATION = re.compile(r"n[’']t\b|\b(?:not|no|never|none|nor|neither|nobody|nothing|without|except|left out|"
-                      r"excluded|omitted|snubbed|missing|absent|declined|refused|failed)\b", re.IGNORECASE)
+# a negation, or a verb or phrase of leaving out. A list of the ones that were answers nothing. ("No. 2"
+# is a rank, not a negation.)
+NEGATION = re.compile(r"n[’']t\b|\bno\b(?!\.\s*\d)|\b(?:not|never|none|nor|neither|nobody|nothing|without|except|"
+                      r"left out|excluded|omitted|snubbed|missing|absent|declined|refused|failed)\b", re.IGNORECASE)
 
 # Where a sentence's clauses part, for telling which of its figures a question's words are about: any
 # clause ("76% are still with the president, 16% were undecided"), or one that sets a contrast ("the
