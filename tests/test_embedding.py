@@ -92,7 +92,7 @@ def test_quantize_auto_compresses_to_int8_only_where_openvino_would_run_f32(tmp_
 
 def test_bf16_is_chosen_only_where_it_is_timed_faster_than_f32(tmp_path, monkeypatch):
     """precision = auto trusts no capability flag alone: bf16 must also run faster than f32 on this CPU.
-    How much faster is the CPU's business (2x on one Zen 5 here, 0.75x timed on a CI machine), so the
+    How much faster is the CPU's business (1.75x on the Zen 5 build machine, 0.75x on a CI machine), so the
     test asks that auto follows the timing. With oneDNN capped below bf16 (a bf16-less Xeon's
     instruction set) OpenVINO still reports BF16, and bf16 runs emulated, ~20x slower: auto picks f32."""
     pytest.importorskip("openvino")
