@@ -110,13 +110,13 @@ class AnswerComposer:
         spans = [(s.start, s.end) for s in candidate.answer_spans if hasattr(s, "start")]
         if not spans or len(source.text.split()) < 2 * MIN_CLAUSE_WORDS:
             return source.start, source.end
-        needed = [(min(start for start, _ in spans), max(end for _, end in spans))]
+        first, last = min(start for start, _ in spans), max(end for _, end in spans)
         doc = self.checker.tagger.parse(source.text)
         best: tuple[int, int] | None = None
         for start, end in clause_spans(doc):
             start, end = strip_span(source.text, start, end)
             clause = source.text[start:end]
-            if (not (start <= needed[0][0] and needed[0][1] <= end) or len(clause.split()) < MIN_CLAUSE_WORDS
+            if (not (start <= first and last <= end) or len(clause.split()) < MIN_CLAUSE_WORDS
                     or not balanced(clause)):
                 continue
             if best is None or end - start < best[1] - best[0]:

@@ -102,13 +102,15 @@ class QuestionAnalyzer:
         # News quizzes put context first ("Police arrested 31 men ... . Which group ...?"): the
         # question proper is the last sentence.
         last = re.split(r"(?<=[.!?])\s+(?=[A-Z“\"])", text.strip())[-1]
-        match = WH.search(last) or WH.search(text)
+        in_last = WH.search(last)
+        match = in_last or WH.search(text)
         if not match:
             return Question(text)
         wh = " ".join(match.group(1).lower().split())
         if wh not in WH_KINDS and wh not in ("which", "what"):
             return Question(text, wh)
-        head = self._head_noun(match.string, wh)
+        doc = self.tagger.parse(match.string)  # one parse for the head noun and the negation
+        head = self._head_noun(doc, wh)
         if head is not None and head.lower_ in ("one", "ones"):  # "which one of these people": people
             head = next((pobj for prep in head.children if prep.lower_ == "of" for pobj in prep.children
                          if pobj.dep_ == "pobj" and pobj.pos_ in ("NOUN", "PROPN")), head)
@@ -119,12 +121,13 @@ class QuestionAnalyzer:
         listed = listed_kinds(noun) if wh == "how much" and noun else None
         if listed and set(listed) & set(kinds):
             kinds = tuple(k for k in kinds if k in listed)  # "how much money": a sum, not "76%"
-        negated = wh in NEGATABLE and is_negated(self.tagger.parse(last), wh)
+        negated = wh in NEGATABLE and in_last is not None and is_negated(doc, wh)  # the question proper's clause
         return Question(text, wh, noun, kinds, focus, negated)
 
-    def _head_noun(self, question: str, wh: str):
-        """The common noun a "which/what" or "how many/much" asks about (a spaCy token), or None."""
-        doc = self.tagger.parse(question)
+    @staticmethod
+    def _head_noun(doc, wh: str):
+        """The common noun a "which/what" or "how many/much" asks about in a parsed question (a spaCy
+        token), or None."""
         words = ("many", "much") if wh in ("how many", "how much") else ("which", "what")
         for token in doc:
             if token.lower_ not in words:
