@@ -61,7 +61,7 @@ class EmbeddingSettings:
     # openvino is the fastest here with the same neighbours (bench/embedding_backends.py); where it
     # cannot load, torch is used with a one-line notice.
     backend: str = "openvino"
-    # auto (int8 weights where openvino has no native bf16 and would run f32; otherwise none) | none |
+    # auto (int8 weights where openvino has no native bf16 and they are timed faster than f32; otherwise none) | none |
     # int8 (onnx: dynamic int8 MatMuls, past the drift bar; openvino: NNCF int8 weights); see the bench.
     quantize: str = "auto"
     precision: str = "auto"  # openvino: auto (bf16 where the CPU has it natively) | bf16 | f32

@@ -11,11 +11,13 @@ as the model's 1_Pooling/config.json says) and normalising happen here in numpy,
 in batches of similar length, so short texts do not pay for a long one's padding.
 
 Measured against torch fp32 on 2,000 RealTime QA chunks (bench/embedding_backends.py, results in
-bench/results/embedding_backends.json, two CPUs with native bf16): OpenVINO bf16 2.9-3.5x the speed
-with cosine 0.99998 and 99% of each query's top-10 neighbours the same; OpenVINO int8 weights: cosine
-0.9995, 96-97% of the neighbours (activations stay unquantised), 1.3x OpenVINO f32 (as a CPU without
-bf16 runs it) but slower than bf16; ONNX fp32 the same vectors, 0.8-1.7x; ONNX int8 1.3-2.8x but only 87% of
-the top-10 neighbours the same, below the quality bar, so never a default.
+bench/results/embedding_backends*.json, two CPUs with native bf16 and a Zen 3 with AVX2 only): OpenVINO
+bf16 2.9-3.5x the speed with cosine 0.99998 and 99% of each query's top-10 neighbours the same;
+OpenVINO int8 weights: cosine 0.9995, 96-97% of the neighbours (activations stay unquantised), 1.3x
+OpenVINO f32 on the Intel Xeon but slower than bf16, and no faster than f32 on the Zen 3; ONNX fp32 the
+same vectors, 0.8-1.7x; ONNX int8 1.3-2.8x but only 86-87% of the top-10 neighbours the same, below the
+quality bar, so never a default. On the Zen 3 every f32 runtime is within 5% of torch, which reaches
+65% of that CPU's measured f32 matmul rate.
 """
 
 from __future__ import annotations
@@ -168,8 +170,8 @@ def load_onnx(model_path: str, settings) -> ExportedEncoder:
 
 def load_openvino(model_path: str, settings) -> ExportedEncoder:
     """The model on OpenVINO's CPU plugin, in bf16 where the CPU computes it natively and faster than
-    f32 (unless embedding.precision = f32), with int8 weights where asked or where quantize = auto finds no bf16,
-    exporting (and compressing) it first when not cached."""
+    f32 (unless embedding.precision = f32), with int8 weights where asked, or on quantize = auto where it
+    runs f32 and int8 weights are timed faster; the model is exported (and compressed) first when not cached."""
     import openvino
 
     core = openvino.Core()
@@ -178,14 +180,22 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
     quantize = openvino_quantize(settings.quantize, settings.precision, precision)
     if quantize == "int8":
         try:
-            model_file = compressed_model(model_file)
+            compressed = compressed_model(model_file)
         except Exception as exc:  # noqa: BLE001 - NNCF missing or failing: the f32 weights still work
             if settings.quantize == "int8":
                 raise
             # auto: the f32 weights are as good, only slower; say once why they are used
-            quantize = "none"
+            compressed = None
             print(f"notice: embedding.quantize = auto could not compress to int8 ({' '.join(str(exc).split())[:200]}); "
                   "using the f32 weights", file=sys.stderr)
+        # auto keeps int8 weights only where they run faster here: they drift a little (cosine 0.9995),
+        # and some CPUs run them slower than f32 weights (0.86-0.93x on a Zen 3 with AVX2 only)
+        if compressed and settings.quantize == "auto" and int8_speedup(model_file, compressed, settings.cache_dir) < INT8_MIN_SPEEDUP:
+            compressed = None
+        if compressed:
+            model_file = compressed
+        else:
+            quantize = "none"
     if not runs_safely(model_file, precision, settings.cache_dir):
         raise RuntimeError(f"OpenVINO {precision} inference crashed in a probe process on this CPU")
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
@@ -226,27 +236,30 @@ compiled.create_infer_request().infer(feed)
 # Timed in a child process too (it compiles the model twice), once per CPU: a CPU can advertise bf16
 # and still run it far slower than f32. Under a oneDNN ISA cap (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI,
 # a bf16-less Xeon) OpenVINO's capability check still answers BF16 and bf16 ran at 2.9 chunks/s
-# against 64.7 in f32; natively here bf16 is 2.5x f32.
+# against 64.7 in f32; natively here bf16 is 2.5x f32. Int8 weights are timed the same way: they run
+# 1.2-1.5x faster than f32 weights on AVX-512 CPUs, and 0.86-0.93x on a Zen 3 with AVX2 only.
 SPEED_PROBE = """
 import sys, time, numpy, openvino
 core = openvino.Core()
-model = core.read_model(sys.argv[1])
+# f32 against argv[2]: "bf16" (the same model in bf16) or the file of its int8-weight model (run in f32)
+runs = {"f32": (sys.argv[1], "f32"), "other": (sys.argv[1], "bf16") if sys.argv[2] == "bf16" else (sys.argv[2], "f32")}
 requests, feeds, best = {}, {}, {}
-for precision in ("bf16", "f32"):
-    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
-    requests[precision] = compiled.create_infer_request()
+for run, (model_file, precision) in runs.items():
+    compiled = core.compile_model(core.read_model(model_file), "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
+    requests[run] = compiled.create_infer_request()
     # An ingest-sized batch (8 texts of 128 tokens, ~30 ms here): a tiny one is timed mostly in overhead
-    feeds[precision] = {name: numpy.ones((8, 128), dtype=numpy.int64) for port in compiled.inputs for name in list(port.get_names())[:1]}
-    requests[precision].infer(feeds[precision])
+    feeds[run] = {name: numpy.ones((8, 128), dtype=numpy.int64) for port in compiled.inputs for name in list(port.get_names())[:1]}
+    requests[run].infer(feeds[run])
 # Alternated, so that other work on the machine slows both alike, and the fastest of each kept.
 for _ in range(10):
-    for precision in ("bf16", "f32"):
+    for run in runs:
         started = time.perf_counter()
-        requests[precision].infer(feeds[precision])
-        best[precision] = min(best.get(precision, 1e9), time.perf_counter() - started)
-print(best["f32"] / best["bf16"])
+        requests[run].infer(feeds[run])
+        best[run] = min(best.get(run, 1e9), time.perf_counter() - started)
+print(best["f32"] / best["other"])
 """
 BF16_MIN_SPEEDUP = 1.2  # bf16 drifts a little (cosine 0.99998): worth it only when clearly faster
+INT8_MIN_SPEEDUP = 1.1  # int8 weights pass the drift bar but keep fewer neighbours (0.96-0.97 of the top 10)
 
 
 def _probed(script: str, model_file: Path, argument: str, cache_dir: str = "") -> str | None:
@@ -281,7 +294,17 @@ def runs_safely(model_file: Path, precision: str, cache_dir: str = "") -> bool:
 def bf16_speedup(model_file: Path, cache_dir: str = "") -> float:
     """How many times faster OpenVINO runs this model in bf16 than in f32 here (timed once in a child
     process); 0 when either does not run."""
-    printed = _probed(SPEED_PROBE, model_file, "speed", cache_dir)
+    return _speedup(model_file, "bf16", cache_dir)
+
+
+def int8_speedup(model_file: Path, int8_file: Path, cache_dir: str = "") -> float:
+    """How many times faster OpenVINO runs the model's int8-weight file than its f32 one, both in f32
+    (timed once in a child process); 0 when either does not run."""
+    return _speedup(model_file, str(int8_file), cache_dir)
+
+
+def _speedup(model_file: Path, other: str, cache_dir: str) -> float:
+    printed = _probed(SPEED_PROBE, model_file, other, cache_dir)
     try:
         return float(printed) if printed else 0.0
     except ValueError:
@@ -303,9 +326,10 @@ def openvino_precision(setting: str, core=None, model_file: Path | None = None, 
 
 
 def openvino_quantize(setting: str, precision_setting: str, precision: str) -> str:
-    """auto: int8 weights where OpenVINO runs f32 because the CPU has no native bf16 (1.33x f32 with
-    cosine 0.9994 and 96% of the top-10 neighbours kept, bench/embedding_backends.py); where bf16 runs,
-    it is faster than int8 and closer, and a user who set precision = f32 asked for exact vectors."""
+    """auto: int8 weights where OpenVINO runs f32 because the CPU has no native bf16 (1.33x f32 on the
+    Intel Xeon with cosine 0.9994 and 96% of the top-10 neighbours kept, bench/embedding_backends.py;
+    load_openvino still times them against f32 weights on this CPU); where bf16 runs, it is faster than
+    int8 and closer, and a user who set precision = f32 asked for exact vectors."""
     if setting != "auto":
         return setting
     return "int8" if precision_setting == "auto" and precision == "f32" else "none"

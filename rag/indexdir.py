@@ -75,8 +75,8 @@ def new_manifest(index_id: str, settings: Settings, dimension: int, max_seq_leng
                  store: dict, runtime: dict) -> dict:
     """The manifest of a new index, before its first write. `runtime` (how the vectors were computed:
     torch, onnx or openvino, quantisation, precision) is a record, not a condition: every runtime of the
-    same model and dimension is declared compatible, their measured drift is cosine >= 0.993
-    (bench/results/embedding_backends.json)."""
+    same model and dimension is declared compatible, their measured drift is mean cosine >= 0.992
+    (bench/results/embedding_backends*.json)."""
     return {
         "format": FORMAT_VERSION,
         "index_id": index_id,
