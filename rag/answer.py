@@ -13,8 +13,8 @@
    sentence, numbers and dates compared as values. A supported sentence gets `[n]` and the tightest
    quote that supports it; an unsupported one is removed (or flagged, by config).
 6. If no sentence survives, or none states what the question asks for, the answer is the best
-   source sentence itself, quoted and trimmed to the clause that answers. The extractive backend
-   always answers this way.
+   source sentence itself, quoted and trimmed to the clause that answers, and a second one where it
+   adds a fact of the kind asked for. The extractive backend always answers this way.
 Citations are decided here, never trusted from the model. Sentences citing articles of different
 dates are ordered by date, each prefixed with it.
 """
@@ -216,7 +216,9 @@ class Answerer:
             # sentence itself answers, quoted.
             if _ms(started) < REREAD_BEFORE_MS:
                 candidates = self._reread(standalone, candidates)
-            quotes = self._quotes(asks, candidates, hits, limit=1)
+            # as an extractive answer is quoted: a second sentence only where it adds a fact of the kind
+            # asked for and ranks nearly as high (the best sentence often sets the scene, the next names it)
+            quotes = self._quotes(asks, candidates, hits)
             timings["verify_ms"] = _ms(verifying)
             if quotes:
                 answer = self._quote_answer(question, standalone, quotes, hits, timings, started, draft, rejected=verdicts)

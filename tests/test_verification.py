@@ -578,3 +578,32 @@ def test_a_trimmed_quote_keeps_every_answer_its_sentence_holds(tmp_path, ingest,
         "Which gymnast was presented with the Presidential Medal of Freedom?")
     assert not answer.refused and "Simone Biles" in answer.citations[0].quote, answer.answer
     check_quotes(answer, index)
+
+
+ANGELS = """date 2022-08-23 Anaheim, Aug. 23, BALLPARK WIRE
+
+Team owner Arte Moreno announced Tuesday that he has "initiated a formal process" that could result in selling the franchise he purchased in 2003 for $184 million.
+
+The Los Angeles Angels may soon be up for sale. The club has not reached the playoffs since 2014.
+
+Season tickets for next year go on sale in October, the ticket office said.
+"""
+
+
+def test_a_rejected_draft_is_answered_by_a_second_quote_that_names_what_is_asked(tmp_path, ingest, open_index, settings):
+    """After a rejected draft, the best sentence may set the scene without naming what is asked ("Team
+    owner Arte Moreno announced ..." for "which team"); as an extractive answer does, the quote then
+    takes the next sentence that names it (RealTime QA: the Angels, Mississippi, Ukraine's first lady)."""
+    (tmp_path / "club").mkdir()
+    (tmp_path / "club" / "angels.txt").write_text(ANGELS, encoding="utf-8")
+    ingest(tmp_path / "club")
+    index = open_index(writable=False)
+    question = "Which baseball team's owner announced a formal process that could result in selling the franchise?"
+    wrong = ChatGenerator(ScriptedLLM("The New York Yankees announced a formal sale process."), PromptBuilder(settings.llm), 64)
+    answer = Answerer(index, settings, generator=wrong).run(question)
+    assert not answer.refused and "Yankees" not in answer.answer, answer.answer
+    assert len(answer.citations) == 2 and "Arte Moreno" in answer.citations[0].quote, answer.answer
+    assert "Los Angeles Angels" in answer.citations[1].quote and "Season tickets" not in answer.answer
+    check_quotes(answer, index)
+    settings.answer.extractive_sentences = 1  # one quote at most, as configured
+    assert len(Answerer(index, settings, generator=wrong).run(question).citations) == 1
