@@ -178,24 +178,8 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
     model_file = exported_model(Path(model_path), "none", settings.cache_dir)
     precision = openvino_precision(settings.precision, core, model_file, settings.cache_dir)
     quantize = openvino_quantize(settings.quantize, settings.precision, precision)
-    if quantize == "int8":
-        try:
-            compressed = compressed_model(model_file)
-        except Exception as exc:  # noqa: BLE001 - NNCF missing or failing: the f32 weights still work
-            if settings.quantize == "int8":
-                raise
-            # auto: the f32 weights are as good, only slower; say once why they are used
-            compressed = None
-            print(f"notice: embedding.quantize = auto could not compress to int8 ({' '.join(str(exc).split())[:200]}); "
-                  "using the f32 weights", file=sys.stderr)
-        # auto keeps int8 weights only where they run faster here: they drift a little (cosine 0.9995),
-        # and some CPUs run them slower than f32 weights (0.86-0.93x on a Zen 3 with AVX2 only)
-        if compressed and settings.quantize == "auto" and int8_speedup(model_file, compressed, settings.cache_dir) < INT8_MIN_SPEEDUP:
-            compressed = None
-        if compressed:
-            model_file = compressed
-        else:
-            quantize = "none"
+    int8_file = int8_weights(model_file, settings) if quantize == "int8" else None
+    model_file, quantize = (int8_file, "int8") if int8_file else (model_file, "none")
     if not runs_safely(model_file, precision, settings.cache_dir):
         raise RuntimeError(f"OpenVINO {precision} inference crashed in a probe process on this CPU")
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
@@ -220,6 +204,25 @@ def load_openvino(model_path: str, settings) -> ExportedEncoder:
         streams = {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": cores, "INFERENCE_NUM_THREADS": cores}
         encoder.parallel = ParallelRunner(lambda: core.compile_model(core.read_model(str(model_file)), "CPU", streams), cores)
     return encoder
+
+
+def int8_weights(model_file: Path, settings) -> Path | None:
+    """The int8-weight model to run, or None for the f32 weights: on quantize = auto, where compressing
+    fails (with a one-line notice) or the int8 weights are not timed faster here; they drift a little
+    (cosine 0.9995), and some CPUs run them slower than f32 weights (0.86-0.93x on a Zen 3 with AVX2
+    only). Asked for explicitly (quantize = int8), a failure is raised and nothing is timed."""
+    try:
+        compressed = compressed_model(model_file)
+    except Exception as exc:  # noqa: BLE001 - NNCF missing or failing: the f32 weights still work
+        if settings.quantize == "int8":
+            raise
+        # auto: the f32 weights are as good, only slower; say once why they are used
+        print(f"notice: embedding.quantize = auto could not compress to int8 ({' '.join(str(exc).split())[:200]}); "
+              "using the f32 weights", file=sys.stderr)
+        return None
+    if settings.quantize == "auto" and int8_speedup(model_file, compressed, settings.cache_dir) < INT8_MIN_SPEEDUP:
+        return None
+    return compressed
 
 
 # Run in a child process: a CPU that advertises instructions it cannot execute (some VMs do, for

@@ -88,7 +88,7 @@ def test_quantize_auto_compresses_to_int8_only_where_openvino_would_run_f32(tmp_
     embedder = Embedder(settings)
     assert embedder.runtime == {"backend": "openvino", "quantize": "none", "precision": "f32"}
     assert np.min(np.sum(embedder.encode(SENTENCES) * torch_vectors, axis=1)) >= 0.9999
-    monkeypatch.setattr(embedding_onnx, "int8_speedup", lambda *_: 1.3)
+    monkeypatch.setattr(embedding_onnx, "int8_speedup", lambda *_: 1.3)  # below, only NNCF decides
     # Without NNCF (or with it failing) auto keeps OpenVINO on the f32 weights and says why; int8 asked
     # for explicitly is not silently dropped: that runtime falls back to torch with its notice.
     capsys.readouterr()
