@@ -155,7 +155,7 @@ class LlamaCppSettings:
     # hf_repo = "Qwen/Qwen2.5-1.5B-Instruct-GGUF", hf_file = "qwen2.5-1.5b-instruct-q4_k_m.gguf".
     hf_repo: str = ""
     hf_file: str = ""
-    threads: int = 0  # 0 = half the usable CPUs (rag.cpus; 1 on 2: the faster first token there)
+    threads: int = 0  # 0 = one per physical core among the usable CPUs (rag.cpus.usable_cores)
     # The bundled Q4_1 file has no fast CPU matmul kernel in llama.cpp; unpacked once to F16 (270 MB,
     # same weights) it reads prompts about twice as fast. "q4_1" keeps the shipped file as it is.
     bundled_format: str = "f16"  # f16 | q8_0 | q4_0 | q4_1

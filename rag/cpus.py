@@ -16,12 +16,35 @@ from functools import lru_cache
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SYSFS_CPUS = Path("/sys/devices/system/cpu")
 
 
 @lru_cache(maxsize=1)
 def usable_cpus() -> int:
     """CPUs this process can use (at least 1), read once."""
     return count_usable(CGROUP_ROOT, Path("/proc/self/cgroup"))
+
+
+@lru_cache(maxsize=1)
+def usable_cores() -> int:
+    """Physical cores among the usable CPUs, read once: what llama.cpp's threads are sized by. Its
+    decoding is bound by each core's arithmetic and memory bandwidth, so a second thread on an SMT
+    sibling adds nothing but a spinning waiter, while a second real core helps."""
+    return count_cores(SYSFS_CPUS, usable_cpus())
+
+
+def count_cores(sysfs: Path, usable: int) -> int:
+    """Distinct (package, core) pairs of the CPUs in this process's affinity, at most `usable`; every
+    usable CPU where the topology cannot be read (another OS, a sandbox without /sys)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topology = sysfs / f"cpu{cpu}" / "topology"
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+        except OSError:
+            return usable
+    return max(1, min(usable, len(cores)))
 
 
 def count_usable(root: Path, membership: Path) -> int:

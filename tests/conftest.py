@@ -17,6 +17,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs two workers on these 2-core machines: each gets one core, so llama.cpp runs one
+# thread in the tests and in the servers and CLIs they start (its default, a thread per core, would
+# put 4 spinning threads on 2 cores).
+os.environ.setdefault("RAG_LLM_LLAMACPP_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -43,6 +47,7 @@ def settings(tmp_path):
     config = Settings.load(env={})
     config.index_dir = tmp_path / "index"
     config.embedding.threads = 1
+    config.llm.llamacpp.threads = 1
     return config
 
 

@@ -1,6 +1,7 @@
 """Settings: defaults, file, environment, validation; the CPUs thread pools are sized by."""
 
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -157,3 +158,26 @@ def test_thread_pools_are_sized_by_the_cpu_quota_and_affinity_not_the_host(tmp_p
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert pinned.returncode == 0, pinned.stderr
     assert pinned.stdout.split()[0] == "1"
+
+
+def test_llamacpp_threads_count_physical_cores_not_smt_siblings(tmp_path):
+    """llama.cpp gets one thread per physical core: two SMT siblings of one core count once, two cores
+    twice (never more than the usable CPUs), and an unreadable topology falls back to every usable CPU."""
+    import os
+
+    from rag.cpus import count_cores
+
+    cpus = sorted(os.sched_getaffinity(0))
+
+    def topology(name: str, core_of) -> Path:
+        for cpu in cpus:
+            folder = tmp_path / name / f"cpu{cpu}" / "topology"
+            folder.mkdir(parents=True)
+            (folder / "physical_package_id").write_text("0\n")
+            (folder / "core_id").write_text(f"{core_of(cpu)}\n")
+        return tmp_path / name
+
+    assert count_cores(topology("siblings", lambda cpu: 0), len(cpus)) == 1
+    assert count_cores(topology("cores", lambda cpu: cpu), len(cpus)) == len(cpus)
+    assert count_cores(tmp_path / "cores", 1) == 1  # a quota of one CPU caps it
+    assert count_cores(tmp_path / "missing", len(cpus)) == len(cpus)

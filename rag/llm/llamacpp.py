@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from rag.config import LLMSettings
-from rag.cpus import usable_cpus
+from rag.cpus import usable_cores, usable_cpus
 from rag.llm.base import LLMError, Message
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -102,9 +102,10 @@ class LlamaCppLLM:
             from llama_cpp import Llama
         except ImportError as exc:
             raise LLMError("the llamacpp backend needs llama-cpp-python (`make install` builds it)") from exc
-        # 0 = half the cores: the embedder and the verification share the machine with the model, and
-        # on 2 cores one llama.cpp thread gives the faster first token (bench/answer_latency.py).
-        threads = settings.llamacpp.threads or max(1, usable_cpus() // 2)
+        # 0 = one thread per physical core this process may use: on 2 cores two threads gave the
+        # faster first token and verified answer on the AMD Zen 3 and Zen 5 and the Intel Xeon VMs
+        # (bench/answer_latency.py), and threads on SMT siblings only spin beside each other.
+        threads = settings.llamacpp.threads or usable_cores()
         options = dict(n_ctx=settings.context_tokens, n_threads=threads, seed=settings.seed,
                        flash_attn=settings.llamacpp.flash_attn, verbose=False)
         self.context_tokens = settings.context_tokens
