@@ -36,9 +36,8 @@ def usable_cores() -> int:
 def count_cores(sysfs: Path, usable: int) -> int:
     """Distinct (package, core) pairs of the CPUs in this process's affinity, at most `usable`; every
     usable CPU where the topology cannot be read (another OS, a sandbox without /sys)."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     cores = set()
-    for cpu in cpus:
+    for cpu in sorted(allowed_cpus()):
         topology = sysfs / f"cpu{cpu}" / "topology"
         try:
             cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
@@ -47,8 +46,13 @@ def count_cores(sysfs: Path, usable: int) -> int:
     return max(1, min(usable, len(cores)))
 
 
+def allowed_cpus() -> set[int]:
+    """The CPU numbers this process may run on (its affinity; every CPU where the OS has none)."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+
+
 def count_usable(root: Path, membership: Path) -> int:
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    count = len(allowed_cpus())
     quota = cgroup_quota(root, membership)
     if quota is not None:
         count = min(count, math.ceil(quota))
