@@ -7,7 +7,8 @@ sentences the model was given, or, re-read, the best by composer score + weight 
 log-probability of the question after that sentence - the best such value among them). On the same
 questions as bench/calibrate_answers.py (ClapNQ 300, RealTime QA 300; its fit / held-out halves),
 over the questions with a sentence that holds the answer, this prints and records how often the
-first sentence holds it for each weight, and the time one sentence's scoring takes. The product's
+first sentence holds it for each weight, and the scoring time per sentence (a question's sentences
+are read in one batch). The product's
 weight is the best on the fit halves (answer.reread_weight).
 """
 
@@ -64,11 +65,9 @@ def main() -> None:
             top = [c for c in composer.rank(row["asks"], row["evidence"])[:n] if c.score > 0]
             if not top:
                 continue
-            likelihoods = []
-            for candidate in top:
-                started = time.perf_counter()
-                likelihoods.append(generator.question_likelihood(candidate.source.text, row["question"]))
-                timings.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            likelihoods = generator.question_likelihoods([c.source.text for c in top], row["question"])
+            timings.append((time.perf_counter() - started) * 1000 / len(top))
             scored.append({"split": row["split"], "score": np.array([c.score for c in top]),
                            "likelihood": np.array(likelihoods),
                            "label": np.array([bool(row["labels"][singles.index(c.index)]) for c in top])})

@@ -220,8 +220,8 @@ class AnswerSettings:
     unsupported: str = "remove"  # remove | flag
     # When verification rejects the draft, the quote is the best of the prompt's sentences by composer
     # score + this weight x the model's log-likelihood of the question after each (rag.answer._reread;
-    # fitted by bench/rerank_quotes.py). 0 turns the re-reading off (~0.25 s per sentence with the
-    # bundled model on 2 cores).
+    # fitted by bench/rerank_quotes.py). 0 turns the re-reading off (0.2-0.5 s for three sentences
+    # with the bundled model on 2 cores, read in one batch; skipped when it would end past 2.8 s).
     reread_weight: float = 1.0
     # Quotes in a quoted answer (extractive, or after a rejected draft), at most; the second only when
     # it adds a fact the question asks for and ranks nearly as high.

@@ -47,16 +47,16 @@ class ChatGenerator:
         prompt = self.prompt_builder.run(question, sentences)
         yield from self.llm.stream(prompt.messages, self.max_tokens)
 
-    def question_likelihood(self, sentence: str, question: str) -> float | None:
-        """How well `sentence` predicts `question` to the model (mean log-probability per token of the
-        question written after it); None for a backend that cannot score text. The sentence is only
-        scored, never followed: nothing it says reaches a prompt the model answers."""
-        score = getattr(self.llm, "likelihood", None)
+    def question_likelihoods(self, sentences: list[str], question: str) -> list[float] | None:
+        """How well each sentence predicts `question` to the model (mean log-probability per token of
+        the question written after it), read in one pass; None for a backend that cannot score text.
+        The sentences are only scored, never followed: nothing they say reaches a prompt the model answers."""
+        score = getattr(self.llm, "likelihoods", None)
         if score is None:
             return None
         question = question.strip()
         question = question[:1].upper() + question[1:] + ("" if question.endswith("?") else "?")  # as a question is written
-        return score(QUESTION_AFTER.format(sentence=sentence[:MAX_SCORED_CHARS]), " " + question)
+        return score([QUESTION_AFTER.format(sentence=s[:MAX_SCORED_CHARS]) for s in sentences], " " + question)
 
 
 class ExtractiveGenerator:

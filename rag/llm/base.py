@@ -18,9 +18,9 @@ class LLMError(RagError):
 class LLM(Protocol):
     """A chat model behind any backend.
 
-    A backend may also offer `likelihood(context, text) -> float`, the mean log-probability per token
-    of `text` after `context` (llamacpp does); the answer path then re-reads a rejected draft's quote
-    with it (rag.answer._reread)."""
+    A backend may also offer `likelihoods(contexts, text) -> list[float]`, the mean log-probability per
+    token of `text` after each context (llamacpp does); the answer path then re-reads a rejected
+    draft's quote with it (rag.answer._reread)."""
 
     backend: str  # "llamacpp", "openai", "transformers", "extractive"
     model: str  # what the backend runs, for the answer's `llm` field

@@ -25,6 +25,7 @@ from rag.llm.base import LLMError, Message
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SCORER_CONTEXT = 512  # tokens: one source sentence and a question
+SCORER_SEQUENCES = 4  # contexts scored side by side in one batch (the answer path re-reads 3)
 
 
 def bundled_model_path() -> str:
@@ -110,7 +111,7 @@ class LlamaCppLLM:
                        flash_attn=settings.llamacpp.flash_attn, verbose=False)
         self.context_tokens = settings.context_tokens
         self._threads = threads
-        self._scorer = None  # a second context that keeps every token's logits (likelihood): made on first use
+        self._scorer = None  # a second context and batch over the same weights (likelihoods): made on first use
         self._scorer_lock = threading.Lock()
         if settings.llamacpp.hf_repo:
             path = hub_model_path(settings.llamacpp.hf_repo, settings.llamacpp.hf_file)
@@ -137,35 +138,80 @@ class LlamaCppLLM:
         """Tokens of `text` in the model's own vocabulary."""
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def likelihood(self, context: str, text: str) -> float:
-        """Mean log-probability per token of `text` following `context` (plain text, no chat template).
+    def likelihoods(self, contexts: list[str], text: str) -> list[float]:
+        """Mean log-probability per token of `text` following each of `contexts` (plain text, no chat
+        template), all read in one pass of the model.
 
-        Runs on its own context of the same model file, created with every token's logits (the chat
-        context keeps only the last token's) and serialised by its own lock, so scoring never waits
-        on, or disturbs, a generation.
+        Each context is its own sequence of one batch, so the model reads them side by side (one
+        matrix product per layer instead of one per context), and logits are computed only where
+        they predict `text`. Three ClapNQ sentences: 224 ms p50 on a Zen 5 VM, against 325 ms for a
+        context per call with every token's logits. The scoring context shares the loaded weights
+        and has its own KV cache and lock, so scoring never waits on, or disturbs, a generation.
         """
-        from llama_cpp import Llama
-
+        if not contexts:
+            return []
         with self._scorer_lock:
-            if self._scorer is None:
-                try:
-                    self._scorer = Llama(model_path=self.llm.model_path, n_ctx=SCORER_CONTEXT, n_threads=self._threads,
-                                         logits_all=True, verbose=False)
-                except (ValueError, RuntimeError) as exc:
-                    raise LLMError(f"cannot load {self.model} to score text: {exc}") from exc
-            scorer = self._scorer
-            head = scorer.tokenize(context.encode("utf-8"), add_bos=True, special=False)
-            tail = scorer.tokenize(text.encode("utf-8"), add_bos=False, special=False)[: SCORER_CONTEXT // 4]
-            if not tail or not head:
-                return 0.0
+            scorer = self._scoring_context()
+            tail = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)[: SCORER_CONTEXT // 4]
+            if not tail:
+                return [0.0] * len(contexts)
+            scores: list[float] = []
+            for first in range(0, len(contexts), SCORER_SEQUENCES):
+                scores += self._score_group(scorer, contexts[first: first + SCORER_SEQUENCES], tail)
+        return scores
+
+    def _scoring_context(self):
+        """The scoring context and its batch, made on first use (callers hold the scorer lock).
+
+        llama-cpp-python (pinned 0.3.36) has no public API for several sequences in one batch; these
+        are the wrappers its own Llama.embed uses."""
+        if self._scorer is None:
+            import llama_cpp
+            from llama_cpp import _internals
+
+            params = llama_cpp.llama_context_default_params()
+            params.n_ctx = params.n_batch = SCORER_CONTEXT * SCORER_SEQUENCES
+            params.n_ubatch = SCORER_CONTEXT  # the attention's work buffer grows with it; 3 sentences fit in one
+            params.n_seq_max, params.kv_unified = SCORER_SEQUENCES, True
+            params.n_threads = params.n_threads_batch = self._threads
+            try:
+                context = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
+                batch = _internals.LlamaBatch(n_tokens=params.n_batch, embd=0, n_seq_max=1, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"cannot make a context of {self.model} to score text: {exc}") from exc
+            self._scorer = (context, batch)
+        return self._scorer
+
+    def _score_group(self, scorer, contexts: list[str], tail: list[int]) -> list[float]:
+        """One batch: each context + `tail` as its own sequence; the tail's mean log-probability in each."""
+        context, batch = scorer
+        raw, starts = batch.batch, []
+        raw.n_tokens = 0
+        for seq, text in enumerate(contexts):
+            head = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
             head = head[:1] + head[1:][-(SCORER_CONTEXT - len(tail) - 1):]  # a long context keeps its end
             tokens = head + tail
-            scorer.reset()
-            scorer.eval(tokens)
-            logits = np.asarray(scorer.scores[len(tokens) - len(tail) - 1: len(tokens) - 1], dtype=np.float64)
-        top = logits.max(axis=1, keepdims=True)
-        log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
-        return float(log_probs[np.arange(len(tail)), tail].mean())
+            starts.append(raw.n_tokens + len(head) - 1)  # the first position whose logits predict the tail
+            for position, token in enumerate(tokens):
+                i = raw.n_tokens
+                raw.token[i], raw.pos[i], raw.n_seq_id[i] = token, position, 1
+                raw.seq_id[i][0] = seq
+                raw.logits[i] = len(head) - 1 <= position < len(tokens) - 1
+                raw.n_tokens += 1
+        try:
+            context.kv_cache_clear()
+            context.decode(batch)
+        except RuntimeError as exc:
+            raise LLMError(f"{self.model} could not score text: {exc}") from exc
+        vocabulary = self.llm.n_vocab()
+        scores = []
+        for start in starts:
+            logits = np.stack([np.ctypeslib.as_array(context.get_logits_ith(start + k), shape=(vocabulary,))
+                               for k in range(len(tail))]).astype(np.float64)
+            top = logits.max(axis=1, keepdims=True)
+            log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+            scores.append(float(log_probs[np.arange(len(tail)), tail].mean()))
+        return scores
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         """Yield content pieces of a chat completion."""
