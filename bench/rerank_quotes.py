@@ -7,8 +7,9 @@ sentences the model was given, or, re-read, the best by composer score + weight 
 log-probability of the question after that sentence - the best such value among them). On the same
 questions as bench/calibrate_answers.py (ClapNQ 300, RealTime QA 300; its fit / held-out halves),
 over the questions with a sentence that holds the answer, this prints and records how often the
-first sentence holds it for each weight, and the scoring time per sentence (a question's sentences
-are read in one batch). The product's
+first sentence holds it for each weight, and the scoring time per sentence: a question's sentences
+read in one batch (as the product reads them) and, alternately, one call each (the batch's gain, and
+how far the two scores differ). The product's
 weight is the best on the fit halves (answer.reread_weight).
 """
 
@@ -56,6 +57,8 @@ def main() -> None:
                                  composer, settings.answer.k, lambda text, item: contains(text, item.answers[0]))
     figures: dict = {"prompt_sentences": n, "llm": generator.model, "weights": weights}
     timings: list[float] = []
+    one_by_one: list[float] = []
+    drift: list[float] = []
     for name, rows in sets.items():
         scored = []
         for row in rows:
@@ -68,6 +71,10 @@ def main() -> None:
             started = time.perf_counter()
             likelihoods = generator.question_likelihoods([c.source.text for c in top], row["question"])
             timings.append((time.perf_counter() - started) * 1000 / len(top))
+            started = time.perf_counter()  # the same sentences one call each, for the batch's gain
+            alone = [generator.question_likelihoods([c.source.text], row["question"])[0] for c in top]
+            one_by_one.append((time.perf_counter() - started) * 1000 / len(top))
+            drift.append(float(np.max(np.abs(np.array(alone) - np.array(likelihoods)))))
             scored.append({"split": row["split"], "score": np.array([c.score for c in top]),
                            "likelihood": np.array(likelihoods),
                            "label": np.array([bool(row["labels"][singles.index(c.index)]) for c in top])})
@@ -80,9 +87,14 @@ def main() -> None:
             print(name, split, figures[name][split], flush=True)
     figures["scoring_ms_per_sentence"] = {"p50": round(statistics.median(timings), 1),
                                           "p95": round(float(np.percentile(timings, 95)), 1)}
+    figures["scoring_ms_per_sentence_one_call_each"] = {"p50": round(statistics.median(one_by_one), 1),
+                                                        "p95": round(float(np.percentile(one_by_one, 95)), 1)}
+    figures["one_call_each_over_batched"] = round(sum(one_by_one) / sum(timings), 3)
+    figures["largest_score_difference_batched_vs_alone"] = round(max(drift), 4)
     fit = {w: sum(figures[name]["fit"]["top1_by_weight"][str(w)] for name in sets) for w in weights}
     figures["best_weight_on_fit_halves"] = max(weights, key=lambda w: (fit[w], -w))
-    print(figures["scoring_ms_per_sentence"], "best weight on the fit halves:", figures["best_weight_on_fit_halves"])
+    print(figures["scoring_ms_per_sentence"], "one call each:", figures["scoring_ms_per_sentence_one_call_each"],
+          "best weight on the fit halves:", figures["best_weight_on_fit_halves"])
     record("rerank_quotes", figures)
 
 
