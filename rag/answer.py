@@ -73,7 +73,7 @@ RELEVANCE_RATIO = 0.75
 # answer, at the re-reading's last measured cost, is still verified within this many ms of the
 # question (target: verified answer p95 <= 3 s, bench/answer_latency.py; what follows it takes
 # milliseconds). Its cost depends on the CPU: 0.22 s for three sentences on a Zen 5 VM (measured),
-# about 0.5 s on a slow Zen 3 (scaled from the one-by-one scoring's 0.75 s there); the first guess
+# about 0.5 s on a slow Zen 3 (scaled from the earlier scorer's 0.75 s there); the first guess
 # is the slower.
 REREAD_DEADLINE_MS = 2800.0
 REREAD_FIRST_GUESS_MS = 500.0
