@@ -160,6 +160,11 @@ def clause_spans(doc) -> list[tuple[int, int]]:
         for start in starts:
             while start < head.i and (doc[start].lower_ in LEADING or doc[start].is_punct):
                 start += 1
+            if start > 0 and doc[start - 1].text.endswith("."):
+                # Inside one sentence a period ends an abbreviation, and the parser may start a clause
+                # after it: "her portrayal of Lt. [Nyota Uhura in "Star Trek" has died at age 89]"
+                # gives the character the actress's death.
+                continue
             for end in ends:
                 while end > head.i and (doc[end].lower_ in LEADING or doc[end].is_punct and doc[end].text not in CLOSERS):
                     end -= 1

@@ -241,6 +241,12 @@ def test_a_quoted_clause_stands_alone():
     cut = clauses("You probably spoke about this in detail, the trade turnover has grown by 16 percent compared to 2020, "
                   "reaching $3.3 billion.")
     assert "the trade turnover has grown by 16 percent compared to 2020" in cut
+    # No clause starts after an abbreviation's period: the parser makes the character the subject.
+    for sentence in ('Actress and singer Jane Dorsey, best known for her portrayal of Lt. Mara Kovac in "Orbit Patrol," '
+                     'has died at age 84, according to a statement from her son.',
+                     'Singer Paul Avery, famous for his role as Sgt. Tom Briggs in the series "Harbor Watch," died on Sunday at 77.',
+                     'Veteran actress Ruth Gale, who played Capt. Irena Volk in "Deep Station," has died at age 91.'):
+        assert not any(c.startswith(("Mara", "Tom", "Irena")) for c in clauses(sentence)), clauses(sentence)
 
 
 def test_extractive_answers_with_one_quoted_sentence(forum, settings):
