@@ -190,8 +190,20 @@ def sentence_spans(text: str, start: int, end: int) -> list[Span]:
     for line in re.finditer(r"[^\n]+", text[start:end]):
         offset = start + line.start()
         _, offsets = blingfire.text_to_sentences_and_offsets(line.group())
-        spans.extend(t for s, e in offsets if (t := _trim(text, offset + s, offset + e)) and not is_layout(text[t[0]:t[1]]))
+        joined: list[tuple[int, int]] = []
+        for s, e in offsets:
+            if joined and TITLE_END.search(line.group(), 0, joined[-1][1]):
+                joined[-1] = (joined[-1][0], e)  # "Gen." | "Mark Milley said ...": one sentence
+            else:
+                joined.append((s, e))
+        spans.extend(t for s, e in joined if (t := _trim(text, offset + s, offset + e)) and not is_layout(text[t[0]:t[1]]))
     return spans or ([] if is_layout(text[start:end]) else [(start, end)])
+
+
+# Titles that only ever stand before a name, so no sentence ends with one; blingfire ends a sentence
+# after some of them ("Gen." at a sentence's start, "Dr." before a capitalised word).
+TITLE_END = re.compile(r"(?:^|(?<=[\s(\"“'‘]))(?:Mr|Mrs|Ms|Dr|Gen|Gens|Lt|Sgt|Capt|Col|Maj|Cmdr|Adm|Cpl|Pvt|Gov|Sen|Sens|Rep|Reps|"
+                       r"Rev|Prof|Supt|Det)\.\s*$")
 
 
 LAYOUT = re.compile(r"[\W_]*(?:[^\W_][\W_]+)*[^\W_]?[\W_]*")  # no run of two or more letters or digits

@@ -83,6 +83,15 @@ def test_single_newline_text_splits_per_line():
     assert paragraph_spans("a b\nc\n\nd") == [(0, 5), (7, 8)]
 
 
+def test_no_sentence_ends_with_a_title_that_stands_before_a_name():
+    text = ("The general spoke. Gen. Mark Milley said so. Officials met Dr. Who on Tuesday. "
+            "She was known for Lt. Nyota Uhura. He lives on Main St. It rained.")
+    sentences = [text[s:e] for s, e in sentence_spans(text, 0, len(text))]
+    assert not any(s.endswith(("Gen.", "Dr.", "Lt.")) for s in sentences), sentences
+    assert "It rained." in sentences and any(s.endswith("Main St.") for s in sentences)  # "St." may end one
+    assert any("Gen. Mark Milley said so." in s for s in sentences) and any("Dr. Who on Tuesday." in s for s in sentences)
+
+
 def test_layout_lines_are_neither_chunk_text_nor_sentences():
     for divider in ("Х Х Х", "* * *", "-0-", "###", "—"):
         assert is_layout(divider), divider
