@@ -192,7 +192,8 @@ def sentence_spans(text: str, start: int, end: int) -> list[Span]:
         _, offsets = blingfire.text_to_sentences_and_offsets(line.group())
         joined: list[tuple[int, int]] = []
         for s, e in offsets:
-            if joined and TITLE_END.search(line.group(), 0, joined[-1][1]):
+            # Only the previous piece's last characters are searched: a long line stays linear.
+            if joined and TITLE_END.search(line.group(), max(joined[-1][0], joined[-1][1] - 16), joined[-1][1]):
                 joined[-1] = (joined[-1][0], e)  # "Gen." | "Mark Milley said ...": one sentence
             else:
                 joined.append((s, e))
