@@ -188,12 +188,12 @@ def sentence_spans(text: str, start: int, end: int) -> list[Span]:
 
     spans = []
     for line in re.finditer(r"[^\n]+", text[start:end]):
-        offset = start + line.start()
-        _, offsets = blingfire.text_to_sentences_and_offsets(line.group())
+        offset, line_text = start + line.start(), line.group()  # group() copies the line: once
+        _, offsets = blingfire.text_to_sentences_and_offsets(line_text)
         joined: list[tuple[int, int]] = []
         for s, e in offsets:
             # Only the previous piece's last characters are searched: a long line stays linear.
-            if joined and TITLE_END.search(line.group(), max(joined[-1][0], joined[-1][1] - 16), joined[-1][1]):
+            if joined and TITLE_END.search(line_text, max(joined[-1][0], joined[-1][1] - 16), joined[-1][1]):
                 joined[-1] = (joined[-1][0], e)  # "Gen." | "Mark Milley said ...": one sentence
             else:
                 joined.append((s, e))
