@@ -338,6 +338,7 @@ def cmd_ui(args, settings: Settings) -> int:
                           "(or RAG_SERVER_UI_AUTH=user:password), bind 127.0.0.1, or pass --insecure")
     from ui.app import serve  # gradio takes seconds to import: only for this command
 
+    _dump_stacks_on_signal()
     serve(settings, args.host, args.port)
     return 0
 
@@ -351,6 +352,7 @@ def cmd_serve(args, settings: Settings) -> int:
     from rag.api.app import create_app
     from rag.service import IndexService
 
+    _dump_stacks_on_signal()
     service = IndexService(settings)
     service.generator()  # load the model before accepting requests
     service.checker.tagger.warm()  # and the NER model the answer path uses
@@ -363,6 +365,16 @@ def cmd_serve(args, settings: Settings) -> int:
     uvicorn.run(create_app(service, args.host), host=args.host, port=args.port, log_level="warning",
                 timeout_graceful_shutdown=5)
     return 0
+
+
+def _dump_stacks_on_signal() -> None:
+    """`kill -USR1 PID` prints every thread's Python stack to the server's stderr: a server that seems
+    stuck shows where, without a debugger (no-op where the platform has no SIGUSR1)."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
 
 
 def _is_loopback(host: str) -> bool:

@@ -183,13 +183,19 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: floa
 
 
 @contextmanager
-def serving(command: str, index_dir: Path, folder: Path, ready_path: str = "/", env: dict | None = None):
-    """`rag COMMAND --index INDEX_DIR` on a free loopback port; yields its base URL (no trailing /)."""
+def serving(command: str, index_dir: Path, folder: Path, ready_path: str = "/", env: dict | None = None,
+            processes: list | None = None):
+    """`rag COMMAND --index INDEX_DIR` on a free loopback port; yields its base URL (no trailing /).
+    `processes`, where given, holds the server's Popen while it runs (to signal it)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [command, "--index", str(index_dir), "--port", str(port)]
-    with running_server(args, base + ready_path, folder / f"{command}.log", env=env):
+    with running_server(args, base + ready_path, folder / f"{command}.log", env=env) as process:
+        if processes is not None:
+            processes.append(process)
         yield base
+        if processes is not None:
+            processes.remove(process)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ limits, an ingest running while queries are served, and a schemathesis run over 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 
@@ -32,8 +33,9 @@ def api_server(tmp_path_factory, embedder):
            "RAG_SERVER_MAX_UPLOAD_MB": "2", "RAG_SERVER_MAX_QUESTION_CHARS": "500",
            "RAG_SERVER_MAX_HISTORY_MESSAGES": "6", "RAG_SERVER_MAX_K": "20",
            "RAG_WATCH_ALLOW_PRIVATE_FEEDS": "true"}  # the test feeds are on 127.0.0.1
-    with serving("serve", index_dir, folder, "/healthz", env) as base:
-        yield base, index_dir
+    processes: list = []
+    with serving("serve", index_dir, folder, "/healthz", env, processes=processes) as base:
+        yield base, index_dir, processes[0], folder / "serve.log"
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,19 @@ def test_healthz_is_open_and_everything_else_needs_the_key(api):
             assert error_of(response)["type"] == "unauthorized"
     stats = httpx.get(f"{api}/v1/stats", headers=AUTH)
     assert stats.status_code == 200 and stats.json()["documents"] == 1
+
+
+def test_a_running_server_prints_its_threads_stacks_on_sigusr1_and_keeps_serving(api_server):
+    """An operator's view into a server that seems stuck: `kill -USR1 PID` logs every thread's stack."""
+    base, _, process, log = api_server
+    before = log.stat().st_size
+    process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and b"Thread 0x" not in log.read_bytes()[before:]:
+        time.sleep(0.2)
+    dumped = log.read_bytes()[before:].decode(errors="replace")
+    assert "Thread 0x" in dumped and 'File "' in dumped and "uvicorn" in dumped, dumped[-2000:]
+    assert process.poll() is None and httpx.get(f"{base}/healthz").status_code == 200
 
 
 def test_serving_beyond_loopback_without_a_key_is_refused():
@@ -282,7 +297,7 @@ def test_queries_are_served_during_a_large_ingest_and_see_old_or_new_index(clien
 
 
 def test_a_running_server_picks_up_another_process_ingesting_its_index(api_server, client, tmp_path):
-    _, index_dir = api_server
+    _, index_dir, _, _ = api_server
     article = tmp_path / "observatory.txt"
     article.write_text("Observatory finds comet\n\nThe Quillmore observatory recorded a new comet on Tuesday.\n")
     assert run_cli("ingest", str(article), "--index", str(index_dir)).returncode == 0

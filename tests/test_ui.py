@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OUTPUT = ROOT / "test-output"
 ANSWER_TIMEOUT_MS = 120_000
+UI_SERVER: dict = {}  # the running `rag ui`: its process and log, shown when an answer never comes
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +39,11 @@ def ui_url(tmp_path_factory, embedder):
     """`rag ui` serving an index of seeds/ on a free loopback port."""
     folder = tmp_path_factory.mktemp("ui")
     env = {"RAG_LLM_THREADS": "1", "RAG_WATCH_ALLOW_PRIVATE_FEEDS": "true"}  # the test feeds are on 127.0.0.1
-    with serving("ui", seed_index(folder / "index", embedder), folder, env=env) as base:
+    processes: list = []
+    with serving("ui", seed_index(folder / "index", embedder), folder, env=env, processes=processes) as base:
+        UI_SERVER.update(process=processes[0], log=folder / "ui.log")
         yield base + "/"
+        UI_SERVER.clear()
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +82,25 @@ def ask(page, question: str) -> tuple[str, str]:
     page.fill("#question textarea", question)
     page.press("#question textarea", "Enter")
     # Finished: a cited answer, a refusal or an error; the streamed draft says "checking sources".
-    page.wait_for_function(
-        """([n]) => { const b = document.querySelectorAll('#chat .bot');
-                      if (b.length <= n) return false;
-                      const text = b[b.length - 1].innerText;
-                      return !text.includes('checking sources') && /\\[\\d+\\]|corpus does not answer|corpus has no articles|⚠️/.test(text); }""",
-        arg=[before], timeout=ANSWER_TIMEOUT_MS,
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """([n]) => { const b = document.querySelectorAll('#chat .bot');
+                          if (b.length <= n) return false;
+                          const text = b[b.length - 1].innerText;
+                          return !text.includes('checking sources') && /\\[\\d+\\]|corpus does not answer|corpus has no articles|⚠️/.test(text); }""",
+            arg=[before], timeout=ANSWER_TIMEOUT_MS,
+        )
+    except PlaywrightTimeout:  # say what the page and the server show, so a rare hang can be diagnosed
+        shown = bubbles.last.inner_text() if bubbles.count() > before else "(no new bubble)"
+        log = "(no server)"
+        if UI_SERVER:
+            UI_SERVER["process"].send_signal(signal.SIGUSR1)  # rag ui prints every thread's stack to its log
+            time.sleep(2)
+            log = UI_SERVER["log"].read_text(errors="replace")[-6000:]
+        pytest.fail(f"no finished answer to {question!r} in {ANSWER_TIMEOUT_MS // 1000} s; the bubble shows "
+                    f"{shown[-500:]!r}; the UI server's log, its threads' stacks at the end:\n{log}")
     return bubbles.last.inner_text(), page.inner_text("#sources")
 
 
@@ -326,3 +344,31 @@ def test_math_bare_urls_and_overlong_questions_stay_plain_text(page):
     assert rendered == {"math": 0, "links": 0}
     answer, _ = ask(page, "Why? " * 500)  # 2,500 characters, over server.max_question_chars (2,000)
     assert "⚠️" in answer and "limit is 2000" in answer
+
+
+def test_a_failing_answer_path_ends_the_turn_with_a_warning_and_logs_the_traceback(tmp_path, embedder, caplog):
+    """A bug on the answer path (anything not a RagError) must not leave the bubble on "▌" forever: the
+    turn ends with a warning that leaks nothing of the exception, and the traceback is logged."""
+    from rag.config import Settings
+    from rag.service import IndexService
+    from ui.app import INTERNAL_ERROR, build_app
+
+    settings = Settings.load(env={})
+    settings.index_dir = seed_index(tmp_path / "index", embedder)
+    service = IndexService(settings, embedder=embedder)
+
+    class BrokenAnswerer:
+        def stream(self, question, **_):
+            yield from ()
+            raise KeyError("secret-internal-detail")
+
+    service.answerer = lambda backend=None: BrokenAnswerer()
+    app = build_app(service)
+    respond = next(f.fn for f in app.fns.values() if f.name == "respond")
+    with caplog.at_level("ERROR", logger="ui.app"):
+        turns = list(respond("Who won?", [], [], None, "", "", "", 5, ""))
+    chat, history = turns[-1][1], turns[-1][2]
+    assert chat[-1] == {"role": "assistant", "content": INTERNAL_ERROR}
+    assert history == []  # the failed turn is not fed to the next question's rewriting
+    assert "secret-internal-detail" not in str(turns)
+    assert "secret-internal-detail" in caplog.text and "Traceback" in caplog.text

@@ -9,6 +9,7 @@ questions keep being answered during an upload.
 
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no outside calls
@@ -39,6 +40,11 @@ DOCUMENT_COLUMNS = ["doc_id", "title", "date", "source", "chunks"]
 UPLOAD_COLUMNS = ["file", "result", "added", "unchanged", "replaced", "chunks", "problems"]
 FEED_COLUMNS = ["id", "url", "every (s)", "last poll", "status", "last error", "added", "replaced"]
 PAGE_SIZE = 200
+# A bug (anything not a RagError) while answering: the bubble says so instead of hanging on "▌", and
+# the traceback goes to the server's log, not to the browser.
+INTERNAL_ERROR = "⚠️ The answer failed with an internal error; the server's log has the details."
+
+log = logging.getLogger(__name__)
 
 
 def build_app(service: IndexService) -> gr.Blocks:
@@ -75,15 +81,21 @@ def build_app(service: IndexService) -> gr.Blocks:
                     draft += item.text
                     chat[-1] = {"role": "assistant", "content": draft_markdown(draft)}
                     yield "", chat, history, gr.skip()
+            texts = {c.doc_id: (service.documents.get(c.doc_id) or {}).get("text", c.quote)
+                     for c in answer.citations}
+            shown, sources = answer_markdown(answer, flag_unsupported), sources_html(answer, texts)
         except RagError as exc:
             chat[-1] = {"role": "assistant", "content": error_markdown(exc)}
             yield "", chat, history, SOURCES_PLACEHOLDER
             return
-        texts = {c.doc_id: (service.documents.get(c.doc_id) or {}).get("text", c.quote)
-                 for c in answer.citations}
-        chat[-1] = {"role": "assistant", "content": answer_markdown(answer, flag_unsupported)}
+        except Exception:  # noqa: BLE001 - a bug: logged with its traceback, shown as a failed answer
+            log.exception("answering a question failed: %r", question[:200])
+            chat[-1] = {"role": "assistant", "content": INTERNAL_ERROR}
+            yield "", chat, history, SOURCES_PLACEHOLDER
+            return
+        chat[-1] = {"role": "assistant", "content": shown}
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
-        yield "", chat, history, sources_html(answer, texts)
+        yield "", chat, history, sources
 
     def clear():
         return [], [], SOURCES_PLACEHOLDER
