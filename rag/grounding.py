@@ -76,6 +76,9 @@ NAME_FILLER = {"the", "of", "and", "'s", "’s", "s", "de", "la", "al", "von", "
 NUMBER_WORDS = {"thousand", "million", "billion", "trillion", "hundr", "percent", "dollar", "euro", "pound",
                 "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "dozen", "eleven",
                 "twelv", "twenti", "thirti", "forti", "fifti", "sixti", "seventi", "eighti", "nineti"}
+# A currency named without a figure is a content word: "the dollar is nearly equal to the euro" answers
+# "which currency"; with a figure it is part of the quantity, whose words a claim's facts leave out.
+CURRENCY_NAMES = {"dollar", "euro", "pound"}
 
 
 # Logistic weights (intercept, cosine, overlap, new_overlap) and the threshold, as last fitted.
@@ -146,6 +149,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 # Typographic apostrophes read as the ASCII one: "O’Malley" in an article is "O'Malley" in a draft.
 INITIALS = re.compile(r"(?<=\b[a-z])\.(?=[a-z]\b)")  # the dots inside "u.s" or "u.k" (lower-cased)
+CAPITAL_INITIALS = re.compile(r"(?<=\b[A-Z])\.(?=[A-Z]\b)")  # the same in "U.S." or "J.K." as written
 APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 
 
@@ -205,8 +209,9 @@ def surface_tokens(text: str) -> list[str]:
 
 
 def names_in(text: str) -> set[str]:
-    """Lower-cased capitalised words that are not the first word of the text."""
-    words = WORD.findall(text)
+    """Lower-cased capitalised words that are not the first word of the text, initials as one word the
+    way `surface_tokens` reads them ("the U.S. dollar" -> {"us"}, not "u" and "s", which no source has)."""
+    words = WORD.findall(CAPITAL_INITIALS.sub("", text))
     return {w.lower() for w in words[1:] if w[0].isupper() and w.lower() not in NOT_NAMES}
 
 
@@ -711,7 +716,7 @@ def _facts(text: str, entities: tuple[Entity, ...]) -> Facts:
     for span in sorted([(q.start, q.end) for q in found_quantities] + [(d.start, d.end) for d in found_dates], reverse=True):
         plain = plain[:span[0]] + " " + plain[span[1]:]
     return Facts(
-        words={w for w in tokenize([plain])[0] if not w.isdigit()} - NUMBER_WORDS - _stop_words(),
+        words={w for w in tokenize([plain])[0] if not w.isdigit()} - (NUMBER_WORDS - CURRENCY_NAMES) - _stop_words(),
         tokens=set(surface_tokens(text)),
         quantities=found_quantities,
         dates=found_dates,

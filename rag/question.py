@@ -70,6 +70,7 @@ NOUN_KINDS = {
     "price": ("money",), "cost": ("money",), "number": ("number",), "figure": ("number",),
     "money": ("money",), "cash": ("money",), "funding": ("money",), "revenue": ("money",), "profit": ("money",),
     "budget": ("money",), "salary": ("money",), "debt": ("money",),
+    "currency": (),  # "which currency": its name ("the euro"), not a sum, though the embedding finds "money"
     "language": ("language", "group"), "nationality": ("group",),
 }
 # A noun the table lacks takes the kinds of its nearest listed noun by embedding, if that is this close

@@ -478,6 +478,29 @@ def test_a_name_the_question_gives_is_not_its_answer(checker, embedder):
 
 
 
+def test_initials_and_a_currency_named_without_a_figure_are_read_as_the_source_reads_them(checker, embedder):
+    """"U.S." in a claim is the source's "U.S." (it was read as two missing names, "u" and "s", which
+    halves a claim's score), and "the euro" answers "which currency" (a currency name was dropped as a
+    quantity's word, so the claim seemed to restate its question, and the embedding mapped
+    "currency" to sums of money). Seen on a RealTime QA fit-half question."""
+    from rag.grounding import names_in
+
+    assert names_in("Officials in the U.S. and the U.K. met J.K. Rowling.") == {"us", "uk", "jk", "rowling"}
+    question = "For the first time in 20 years, the U.S. dollar is nearly equal to which currency in value?"
+    asks = QuestionAnalyzer(checker.tagger, embedder).run(question)
+    assert asks.kinds == () and asks.noun == "currency"
+    sources = checker.document_sentences(
+        "Markets were calm on Tuesday. For the first time in 20 years, the U.S. dollar is nearly equal in value "
+        "to the euro. Analysts expect the pound to fall further.")
+    right, wrong = checker.check(["The U.S. dollar is nearly equal to the euro.",
+                                  "The U.S. dollar is nearly equal to the yen."], sources, question=question, asks=asks)
+    assert right.supported and right.answers and right.features["names_missing"] == 0.0, right
+    assert not wrong.supported, wrong
+    amount = QuestionAnalyzer(checker.tagger, embedder).run("How much money did the fund raise?")
+    assert amount.kinds == ("money",)  # a sum is still a sum
+
+
+
 SUPERMOON = """Harvest Moon coincides with lunar eclipse, supermoon
 
 This year, the Harvest Moon is not only a full supermoon, it also coincides with another celestial event: a partial lunar eclipse.
