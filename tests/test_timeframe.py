@@ -30,6 +30,23 @@ def test_relative_expressions_become_publication_windows(question, since, until)
     assert frame.query != question and len(frame.query.split()) >= 2  # the date words are not searched
 
 
+@pytest.mark.parametrize("question, expression, query", [
+    # dateparser finds no time word in these whole questions (a word like "Covid-19" beside the
+    # expression, a comma after it, a possessive), though it reads each expression alone.
+    ("Which official tested positive for Covid-19 this week?", "this week", "Which official tested positive for Covid-19?"),
+    ("Congress passed a bill on gun safety this week, but which measure did it leave out?", "this week",
+     "Congress passed a bill on gun safety, but which measure did it leave out?"),
+    ("This week’s supermoon is named after which animal?", "This week", "supermoon is named after which animal?"),
+    # Here it finds only "The Jan" (an event's date, no window): the expression is searched for too.
+    ("The Jan. 6 committee held an unexpected hearing this week, featuring testimony from an aide. Who?", "this week",
+     "The Jan. 6 committee held an unexpected hearing, featuring testimony from an aide. Who?"),
+])
+def test_an_expression_dateparser_misses_in_the_whole_question_is_found_with_its_neighbours(question, expression, query):
+    frame = resolve(question, AS_OF)
+    assert (frame.since, frame.until) == ("2022-09-30", "2022-10-07"), frame.describe()
+    assert [e.text for e in frame.expressions] == [expression] and frame.query == query
+
+
 @pytest.mark.parametrize("question", [
     "Who won the 2010 World Cup?",  # an event's year: a fact, not a publication window
     "Which supercar maker recalled every car it has made since 2005?",
