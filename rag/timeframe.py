@@ -207,11 +207,10 @@ def _search(question: str, day: date) -> list[tuple[str, datetime]]:
     # does (23 of RealTime QA's first 300 questions named "this week" or the like and got no window).
     # Then (when nothing it found is relative: "Jan. 6" is an event's date) each word such as "this" or
     # "ago" is searched again with the plain words next to it.
-    # A hostile question full of time words costs at most SNIPPET_SEARCHES more searches.
     found = search(question)
     if any(RELATIVE.search(text) for text, _ in found):
         return found
-    for match in islice(SHIFTING.finditer(question), SNIPPET_SEARCHES):
+    for match in islice(SHIFTING.finditer(question), SNIPPET_SEARCHES):  # a hostile question: 3 at most
         after = PLAIN_WORDS.match(question, match.end())
         left = max(0, match.start() - 40)  # two words back at most
         before = PLAIN_WORDS_BEFORE.search(question, left, match.start())
