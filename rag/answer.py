@@ -309,9 +309,9 @@ class Answerer:
             likelihoods = score([c.source.text for c in top], question)
         except LLMError:  # the scorer could not load or run: the composer's order stands
             return candidates
-        self._reread_ms = (self._reread_ms + _ms(scoring)) / 2  # smoothed: sentence lengths vary
-        if likelihoods is None:
+        if likelihoods is None:  # a backend that cannot score text: nothing was read, nothing to time
             return candidates
+        self._reread_ms = (self._reread_ms + _ms(scoring)) / 2  # smoothed: sentence lengths vary
         combined = reread_scores([c.score for c in top], likelihoods, weight)
         order = sorted(range(len(top)), key=lambda i: -combined[i])  # stable: ties keep the composer's order
         return [top[i] for i in order] + [c for c in candidates if all(c is not t for t in top)]

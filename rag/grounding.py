@@ -79,6 +79,7 @@ NUMBER_WORDS = {"thousand", "million", "billion", "trillion", "hundr", "percent"
 # A currency named without a figure is a content word: "the dollar is nearly equal to the euro" answers
 # "which currency"; with a figure it is part of the quantity, whose words a claim's facts leave out.
 CURRENCY_NAMES = {"dollar", "euro", "pound"}
+QUANTITY_ONLY_WORDS = NUMBER_WORDS - CURRENCY_NAMES  # what a claim's words leave out wherever they stand
 
 
 # Logistic weights (intercept, cosine, overlap, new_overlap) and the threshold, as last fitted.
@@ -716,7 +717,7 @@ def _facts(text: str, entities: tuple[Entity, ...]) -> Facts:
     for span in sorted([(q.start, q.end) for q in found_quantities] + [(d.start, d.end) for d in found_dates], reverse=True):
         plain = plain[:span[0]] + " " + plain[span[1]:]
     return Facts(
-        words={w for w in tokenize([plain])[0] if not w.isdigit()} - (NUMBER_WORDS - CURRENCY_NAMES) - _stop_words(),
+        words={w for w in tokenize([plain])[0] if not w.isdigit()} - QUANTITY_ONLY_WORDS - _stop_words(),
         tokens=set(surface_tokens(text)),
         quantities=found_quantities,
         dates=found_dates,
