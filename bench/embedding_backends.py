@@ -39,7 +39,7 @@ def name(key: tuple[str, str, str]) -> str:
 
 
 def chunk_texts(n: int, embedder: Embedder) -> list[str]:
-    chunker = Chunker(span_fits=embedder.span_fits)
+    chunker = Chunker(spans=embedder.spans)
     texts: list[str] = []
     for row in first_articles(n):  # far more articles than needed; stop at n chunks
         document = document_from_record(row, FieldMap(), origin="bench")

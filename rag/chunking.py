@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from rag.tokens import count_tokens
 from rag.types import Chunk, Document
@@ -33,14 +33,33 @@ class Unit:
     section: int = 0  # layout lines (dividers) between paragraphs start a new section
 
 
-# The embedder's length check for the spans of one text: span_fits(text, prefix)(start, end) says
-# whether prefix + text[start:end] embeds without truncation (Embedder.span_fits measures the text once).
-SpanFits = Callable[[str, str], Callable[[int, int], bool]]
+class SpanMeasure(Protocol):
+    """The embedder's view of spans of one text, each read as prefix + text[start:end] (rag.embedding.TextSpans)."""
+
+    def fits(self, start: int, end: int) -> bool:
+        """Whether the span embeds without truncation."""
+
+    def ids(self, start: int, end: int) -> list[int] | None:
+        """The span's input ids for the encoder, when they come for free; else None."""
+
+
+class WholeTexts:
+    """A SpanMeasure from a check of whole embedding texts (no ids)."""
+
+    def __init__(self, fits: Callable[[str], bool], text: str, prefix: str):
+        self._fits, self.text, self.prefix = fits, text, prefix
+
+    def fits(self, start: int, end: int) -> bool:
+        return self._fits(self.prefix + self.text[start:end])
+
+    def ids(self, start: int, end: int) -> None:
+        return None
 
 
 class Chunker:
     """Splits a Document into Chunks within `max_tokens` and the embedder's own length check: `fits`
-    (embedding text -> bool), or `span_fits`, the same check asked of spans of one text."""
+    (embedding text -> bool), or `spans`, which measures one text's spans at once (Embedder.spans) and
+    hands each chunk's input ids on to the encoder."""
 
     def __init__(
         self,
@@ -48,19 +67,20 @@ class Chunker:
         min_tokens: int = 40,
         fits: Callable[[str], bool] | None = None,
         embed_title: bool = True,
-        span_fits: SpanFits | None = None,
+        spans: Callable[[str, str], SpanMeasure] | None = None,
     ):
         self.max_tokens = max_tokens
         self.min_tokens = min_tokens
         fits = fits or (lambda text: True)
-        self.span_fits = span_fits or (lambda text, prefix: lambda start, end: fits(prefix + text[start:end]))
+        self.spans = spans or (lambda text, prefix: WholeTexts(fits, text, prefix))
         self.embed_title = embed_title
 
     def run(self, document: Document) -> list[Chunk]:
         """The chunks of one document, in order."""
         text = document.text
         prefix = self.embedding_text(document.title, "")
-        fits = self.span_fits(text, prefix)
+        measure = self.spans(text, prefix)
+        fits = measure.fits
 
         def within(start: int, end: int) -> int | None:
             """Token count of the span if it satisfies both bounds, else None."""
@@ -92,6 +112,7 @@ class Chunker:
                 date=document.date,
                 source=document.source,
                 url=document.url,
+                token_ids=measure.ids(unit.start, unit.end),
             )
             for ordinal, unit in enumerate(units)
         ]

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,8 @@ OPSET = 17
 class ExportedEncoder:
     """What rag.embedding.Embedder needs of a model (encode, tokenizer, max_seq_length, dimension), on
     an exported graph run by `run(inputs) -> token embeddings`."""
+
+    takes_token_ids = True  # encode(..., token_ids=) skips tokenizing texts whose ids are given
 
     def __init__(self, model_path: str, run: Callable[[dict], np.ndarray], input_names: set[str]):
         from transformers import AutoTokenizer
@@ -68,15 +70,17 @@ class ExportedEncoder:
         return self.dimension
 
     def encode(self, texts: list[str], batch_size: int = 32, normalize_embeddings: bool = True,
-               convert_to_numpy: bool = True, show_progress_bar: bool = False, side_by_side: bool = False) -> np.ndarray:
+               convert_to_numpy: bool = True, show_progress_bar: bool = False, side_by_side: bool = False,
+               token_ids: Sequence[list[int] | None] | None = None) -> np.ndarray:
         """Vectors in the order of `texts`; batches are formed from texts sorted by length, and run side by
-        side (`parallel`) where asked and available."""
+        side (`parallel`) where asked and available. `token_ids` (None, or per text its input ids from
+        this model's tokenizer, or None) saves tokenizing a batch whose texts all have them."""
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
         parallel = self.parallel if side_by_side and len(batches) > 1 else None
         try:
-            self._run_batches(texts, batches, out, parallel)
+            self._run_batches(texts, batches, out, parallel, token_ids)
         finally:  # every batch started is finished before `out` is returned or abandoned
             if parallel is not None:
                 parallel.wait()
@@ -85,14 +89,18 @@ class ExportedEncoder:
         return out
 
     def _run_batches(self, texts: list[str], batches: list[np.ndarray], out: np.ndarray,
-                     parallel: ParallelRunner | None) -> None:
+                     parallel: ParallelRunner | None, token_ids: Sequence[list[int] | None] | None) -> None:
         """Pool each batch's token embeddings into its rows of `out`."""
         for chosen in batches:
             # A lone text (a query) is padded to a multiple of `shape_bucket` tokens so that most queries
             # share an input shape (see load_openvino). Never past the model's length.
             bucket = self.shape_bucket if len(chosen) == 1 and self.max_seq_length % self.shape_bucket == 0 else None
-            batch = self.tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
-                                   max_length=self.max_seq_length, return_tensors="np", pad_to_multiple_of=bucket)
+            given = [token_ids[i] for i in chosen] if token_ids is not None else []
+            if given and all(ids is not None and len(ids) <= self.max_seq_length for ids in given):
+                batch = self._padded(given, bucket)
+            else:
+                batch = self.tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
+                                       max_length=self.max_seq_length, return_tensors="np", pad_to_multiple_of=bucket)
             feed = {name: batch[name].astype(np.int64) for name in self.inputs if name in batch}
             if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
                 feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
@@ -104,6 +112,19 @@ class ExportedEncoder:
                 parallel.start(feed, store)
             else:
                 store(self.run(feed))
+
+    def _padded(self, given: list[list[int]], bucket: int | None) -> dict[str, np.ndarray]:
+        """The arrays the tokenizer would return for texts whose ids are `given`: padded as it pads."""
+        width = max(len(ids) for ids in given)
+        if bucket:
+            width = min(-(-width // bucket) * bucket, self.max_seq_length)
+        input_ids = np.full((len(given), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+        mask = np.zeros((len(given), width), dtype=np.int64)
+        left = self.tokenizer.padding_side == "left"
+        for row, ids in enumerate(given):
+            place = slice(width - len(ids), width) if left else slice(0, len(ids))
+            input_ids[row, place], mask[row, place] = ids, 1
+        return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.pooling == "cls":

@@ -125,7 +125,7 @@ class NewsIndex:
         return Chunker(
             max_tokens=recorded.get("max_tokens", chunking.max_tokens),
             min_tokens=recorded.get("min_tokens", chunking.min_tokens),
-            span_fits=self.embedder.span_fits,
+            spans=self.embedder.spans,
             embed_title=recorded.get("embed_title", self.settings.embedding.embed_title),
         )
 
@@ -288,19 +288,22 @@ class NewsIndex:
 
     def _embed(self, to_write: list[tuple[Document, list[Chunk]]], texts: list[str],
                prepared: dict[str, tuple[list[Chunk], np.ndarray]]) -> np.ndarray:
-        """Vectors for every chunk of `to_write` in order: prepared ones as given, the rest encoded here."""
+        """Vectors for every chunk of `to_write` in order: prepared ones as given, the rest encoded here
+        (from the input ids chunking made, where it did)."""
         if not prepared:
-            return self.embedder.encode(texts)
+            return self.embedder.encode(texts, token_ids=[c.token_ids for _, chunks in to_write for c in chunks])
         parts, offset, pending = [], 0, []  # pending: (part position, text slice) still to encode
+        token_ids = []
         for document, chunks in to_write:
             if document.doc_id in prepared:
                 parts.append(np.asarray(prepared[document.doc_id][1], dtype=np.float32).reshape(len(chunks), self.dimension))
             else:
                 pending.append((len(parts), texts[offset:offset + len(chunks)]))
+                token_ids += [c.token_ids for c in chunks]
                 parts.append(None)
             offset += len(chunks)
         if pending:
-            encoded = self.embedder.encode([t for _, slice_ in pending for t in slice_])
+            encoded = self.embedder.encode([t for _, slice_ in pending for t in slice_], token_ids=token_ids)
             start = 0
             for position, slice_ in pending:
                 parts[position] = encoded[start:start + len(slice_)]

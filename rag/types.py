@@ -45,6 +45,9 @@ class Chunk:
     date: str | None = None
     source: str = ""
     url: str = ""
+    # The embedding model's input ids for this chunk's embedding text, when chunking had them anyway
+    # (rag.embedding.TextSpans.ids): handed to the encoder, never stored.
+    token_ids: list[int] | None = field(default=None, repr=False, compare=False)
 
 
 class Dated:

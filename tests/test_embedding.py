@@ -186,7 +186,7 @@ def test_span_counts_equal_the_tokenizers_own_counts(embedder):
         "\n\nCafé naïve résumé: ½ of 3+3=6, $3.3bn, e-mail x@y.org, “quotes”, don't, 東京都 and İstanbul."
         "\n\nunbelievably-long-hyphenated-word-tokenizedintopieces\tand\u00a0nbsp\u200bzero-width.")
     prefix = "A headline\n"
-    count, _, bare = embedder._measuring
+    count, _, bare, _ = embedder._measuring
     assert bare is not None  # the packaged model's WordPiece takes the counting path, not the fallback
     tokens = embedder.span_tokens(text, prefix)
     edges = sorted({0, len(text)} | {b for span in sentence_spans(text, 0, len(text)) for b in span})
@@ -196,6 +196,14 @@ def test_span_counts_equal_the_tokenizers_own_counts(embedder):
     assert all(tokens(a, b) == count(prefix + text[a:b]) for a, b in spans)
     fits = embedder.span_fits(text, prefix)
     assert all(fits(a, b) == embedder.fits(prefix + text[a:b]) for a, b in spans)
+    # The input ids handed to the encoder are the tokenizer's own, for every sentence-edged span that fits.
+    measure, tokenizer = embedder.spans(text, prefix), embedder.model.tokenizer
+    handed = [(a, b, measure.ids(a, b)) for a, b in spans]
+    for a, b, ids in handed:
+        assert ids is None or ids == tokenizer(prefix + text[a:b], truncation=False)["input_ids"]
+    if getattr(embedder.model, "takes_token_ids", False):
+        assert all(ids is not None for a, b, ids in handed[:300] if fits(a, b))
+        assert any(ids is None for *_, ids in handed[300:])  # random spans cutting a word get none
     # Another tokenizer (not BERT's pre-tokenizer and WordPiece) is measured span by span.
     from rag.embedding import words_tokenized_alone
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -204,6 +212,31 @@ def test_span_counts_equal_the_tokenizers_own_counts(embedder):
     other.pre_tokenizer = pre_tokenizers.Whitespace()
     assert words_tokenized_alone(embedder.model.tokenizer.backend_tokenizer)
     assert not words_tokenized_alone(other)
+
+
+def test_an_ingest_encodes_the_ids_chunking_made_as_it_would_encode_the_texts(embedder):
+    """Chunking tokenizes each article once; the encoder takes those ids instead of tokenizing each
+    chunk again. They must be the ids it would have made, give the same vectors, and really be used."""
+    from rag.chunking import Chunker
+    from rag.ingest import Document, read_file
+
+    if not getattr(embedder.model, "takes_token_ids", False):
+        pytest.skip(f"the default runtime ({embedder.runtime}) tokenizes every text itself")
+    chunker = Chunker(max_tokens=180, min_tokens=40, spans=embedder.spans)
+    documents = [d for path in sorted(SEEDS.glob("*")) for d in read_file(path) if isinstance(d, Document)]
+    documents.append(Document(doc_id="odd", title="Café İstanbul", text=(
+        "Naïve résumé: ½ of 3+3=6, $3.3bn, x@y.org, “quotes”, don't, 東京都.\n\n" + "word " * 400)))
+    chunks = [c for document in documents for c in chunker.run(document)]
+    texts = [chunker.embedding_text(c.title, c.text) for c in chunks]
+    ids = [c.token_ids for c in chunks]
+    assert len(chunks) >= 10 and all(ids)  # every chunk of these, including those cut inside a long paragraph
+    assert ids == embedder.model.tokenizer(texts, truncation=False)["input_ids"]
+    plain = embedder.encode(texts)
+    assert np.min(np.sum(embedder.encode(texts, token_ids=ids) * plain, axis=1)) > 0.9999
+    some = [None if i % 3 else one for i, one in enumerate(ids)]  # batches with and without ids
+    assert np.min(np.sum(embedder.encode(texts, token_ids=some) * plain, axis=1)) > 0.9999
+    swapped = embedder.encode(texts[:2], token_ids=[ids[1], ids[0]])  # the ids, not the texts, are encoded
+    assert np.sum(swapped[0] * plain[1]) > 0.9999 and np.sum(swapped[0] * plain[0]) < 0.99
 
 
 def test_a_lone_query_padded_to_its_shape_bucket_keeps_its_vector(embedder, torch_vectors):

@@ -80,7 +80,7 @@ class ChunkAndEmbed:
 
         embedding = dataclasses.replace(settings.embedding, threads=settings.distributed.cpus_per_worker)
         self.embedder = Embedder(embedding)
-        self.chunker = Chunker(span_fits=self.embedder.span_fits, **chunking)
+        self.chunker = Chunker(spans=self.embedder.spans, **chunking)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         """Add `chunks` (JSON) and `vectors` (float32 bytes) to each document row."""
@@ -90,12 +90,12 @@ class ChunkAndEmbed:
             if kind == DOC:
                 chunks_of[position] = self.chunker.run(Document(**json.loads(batch["payload"][position])))
         texts = [self.chunker.embedding_text(c.title, c.text) for chunks in chunks_of.values() for c in chunks]
-        vectors = self.embedder.encode(texts)
+        vectors = self.embedder.encode(texts, token_ids=[c.token_ids for chunks in chunks_of.values() for c in chunks])
         out = {name: list(values) for name, values in batch.items()}
         out["chunks"], out["vectors"] = [""] * len(kinds), [b""] * len(kinds)
         offset = 0
         for position, chunks in chunks_of.items():
-            out["chunks"][position] = json.dumps([dataclasses.asdict(c) for c in chunks])
+            out["chunks"][position] = json.dumps([dataclasses.asdict(dataclasses.replace(c, token_ids=None)) for c in chunks])
             out["vectors"][position] = vectors[offset:offset + len(chunks)].tobytes()
             offset += len(chunks)
         return out
