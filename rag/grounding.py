@@ -80,6 +80,28 @@ NUMBER_WORDS = {"thousand", "million", "billion", "trillion", "hundr", "percent"
 # "which currency"; with a figure it is part of the quantity, whose words a claim's facts leave out.
 CURRENCY_NAMES = {"dollar", "euro", "pound"}
 QUANTITY_ONLY_WORDS = NUMBER_WORDS - CURRENCY_NAMES  # what a claim's words leave out wherever they stand
+# Offices a news text puts before a person's name ("Prime Minister of the Russian Federation Mikhail
+# Mishustin", "President Ilham Aliyev"), as their head word; a claim that gives a person another office
+# than its source gives them is wrong however many of its words the source has ("the Russian President
+# Mikhail Mishustin" from "Prime Minister ... Mikhail Mishustin welcomed President Ilham Aliyev").
+OFFICES = {"president": "president", "minister": "minister", "premier": "minister", "chancellor": "chancellor",
+           "senator": "senator", "sen": "senator", "governor": "governor", "gov": "governor", "mayor": "mayor",
+           "king": "king", "queen": "queen", "prince": "prince", "princess": "princess", "pope": "pope",
+           "emperor": "emperor", "secretary": "secretary", "ambassador": "ambassador", "speaker": "speaker",
+           "chairman": "chair", "chairwoman": "chair", "chairperson": "chair", "chair": "chair", "ceo": "executive",
+           "executive": "executive", "director": "director", "judge": "judge", "justice": "justice",
+           "representative": "representative", "rep": "representative", "congressman": "representative",
+           "congresswoman": "representative", "general": "general", "gen": "general", "admiral": "admiral",
+           "commissioner": "commissioner", "spokesman": "spokesperson", "spokeswoman": "spokesperson",
+           "spokesperson": "spokesperson", "coach": "coach", "manager": "manager", "sheikh": "sheikh"}
+# Words that make another office of the one they qualify: "Vice President" is not "President", and
+# "Deputy Prime Minister" neither "Prime Minister" nor "Minister".
+OFFICE_RANKS = {"vice", "deputy", "prime", "former", "ex", "acting", "assistant", "lieutenant", "under", "elect",
+                "interim"}
+IMPLIED_RANKS = {"premier": "prime"}  # a premier is a prime minister
+OFFICE_FILLER = {"of", "the", "for", "'s", "’s"}  # "President of the Republic of Azerbaijan Ilham Aliyev"
+OFFICE_REACH = 8  # words before a name searched for its office
+CLAUSE_EDGE = re.compile(r"[,;:.!?()\[\]\"“”]")
 
 
 # Logistic weights (intercept, cosine, overlap, new_overlap) and the threshold, as last fitted.
@@ -139,6 +161,7 @@ class Facts:
     names: list[tuple[str, ...]]  # named entities as lower-cased token tuples
     capitalised: set[str]
     entities: tuple[Entity, ...]
+    offices: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)  # (surname, office, ranks)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -214,6 +237,45 @@ def names_in(text: str) -> set[str]:
     way `surface_tokens` reads them ("the U.S. dollar" -> {"us"}, not "u" and "s", which no source has)."""
     words = WORD.findall(CAPITAL_INITIALS.sub("", text))
     return {w.lower() for w in words[1:] if w[0].isupper() and w.lower() not in NOT_NAMES}
+
+
+def offices_in(text: str, entities: tuple[Entity, ...]) -> list[tuple[str, str, frozenset[str]]]:
+    """(surname, office, ranks) for each person the text names with an office before the name, read
+    back through the clause ("Deputy Prime Minister Aleksei Overchuk" -> ("overchuk", "minister",
+    {"deputy", "prime"})). The office is the head word nearest the name; other office words and ranks
+    before it qualify it. A person named with no office before them is not listed."""
+    people = [e for e in entities if e.kind == "person"]
+    found = []
+    for entity in people:
+        words = [w for w in surface_tokens(entity.text) if w not in NAME_FILLER]
+        leading = []
+        while words and (words[0] in OFFICES or words[0] in OFFICE_RANKS):  # "President Biden" tagged whole
+            leading.append(words.pop(0))
+        if not words:
+            continue
+        floor = max([e.end for e in people if e.end <= entity.start] + [0])  # not back into another person
+        clause = CLAUSE_EDGE.split(text[floor:entity.start])[-1] if entity.start > floor else ""
+        office, ranks = None, set()
+        for word in list(reversed(leading)) + [w for w in reversed(WORD.findall(clause)[-OFFICE_REACH:])]:
+            low = word.lower()
+            for part in reversed(low.split("-")):  # "president-elect"
+                if part in OFFICES and office is None:
+                    office = OFFICES[part]
+                    ranks.update([IMPLIED_RANKS[part]] if part in IMPLIED_RANKS else [])
+                elif part in OFFICES or part in OFFICE_RANKS:
+                    ranks.add(part)
+            if not (low in OFFICES or low in OFFICE_RANKS or "-" in low or low in OFFICE_FILLER or word[0].isupper()):
+                break  # a verb or a common word: the office, if any, ended here ("welcomed President ...")
+        if office is not None:
+            found.append((words[-1], office, frozenset(ranks)))
+    return found
+
+
+def office_contradicted(claimed: tuple[str, str, frozenset[str]], source: list[tuple[str, str, frozenset[str]]]) -> bool:
+    """Whether a source gives the claim's person an office, and never the one the claim gives them."""
+    surname, office, ranks = claimed
+    given = [(o, r) for name, o, r in source if name == surname]
+    return bool(given) and (office, ranks) not in given
 
 
 def name_present(name: tuple[str, ...], tokens: set[str]) -> bool:
@@ -332,6 +394,7 @@ class GroundingChecker:
             names=[n for n in claim.names if not name_present(n, question.tokens)],
             capitalised=claim.capitalised - question.tokens,
             entities=claim.entities,
+            offices=[o for o in claim.offices if o not in question.offices],
         )
 
     # -- scoring ------------------------------------------------------------------------------
@@ -356,8 +419,8 @@ class GroundingChecker:
             words = (facts.words | question_facts.words if terse else facts.words) - NOT_CLAIM_WORDS
             items = self.listed_items(claim, question_facts)
             restated = [q for q in facts.quantities if q not in new.quantities]
-            infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names) + len(items),
-                          items, restated))
+            infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names) + len(items)
+                          + len(new.offices), items, restated))
         return claim_vectors @ source_vectors.T, infos, self.facts([s.text for s in sources])
 
     def _row(self, cosine: float, info: tuple[Facts, set[str], int, set[str], list[Quantity]], found: Facts, year: int | None) -> np.ndarray:
@@ -529,6 +592,7 @@ class GroundingChecker:
         missing += len(new.codes - source.codes)
         for name in new.names:
             missing += not name_present(name, source.tokens)
+        missing += sum(office_contradicted(office, source.offices) for office in new.offices)
         return missing
 
     def _same_thing(self, claim: Quantity, source: Quantity) -> bool:
@@ -687,7 +751,8 @@ def _union(first: Facts, second: Facts) -> Facts:
     """What two sentences state together."""
     return Facts(first.words | second.words, first.tokens | second.tokens, first.quantities + second.quantities,
                  first.dates + second.dates, first.codes | second.codes, first.names + second.names,
-                 first.capitalised | second.capitalised, first.entities + second.entities)
+                 first.capitalised | second.capitalised, first.entities + second.entities,
+                 first.offices + second.offices)
 
 
 @lru_cache(maxsize=1)
@@ -725,4 +790,5 @@ def _facts(text: str, entities: tuple[Entity, ...]) -> Facts:
         names=list(dict.fromkeys(names)),
         capitalised=names_in(text),
         entities=entities,
+        offices=offices_in(text, entities),
     )

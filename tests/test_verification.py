@@ -501,6 +501,37 @@ def test_initials_and_a_currency_named_without_a_figure_are_read_as_the_source_r
 
 
 
+def test_a_person_given_another_office_than_the_source_gives_them_is_not_supported(checker, embedder):
+    """"The Russian President Mikhail Mishustin" has every word of "Prime Minister of the Russian
+    Federation Mikhail Mishustin welcomed President Ilham Aliyev" (the title is Aliyev's), and the
+    bundled model wrote it, cited, for a new question about the seed article. A person's office as the
+    source gives it (read back from the name through the clause) must be the claim's; a source that
+    names them without one contradicts nothing."""
+    from rag.grounding import offices_in
+
+    question = "Which Russian official welcomed Aliyev?"
+    asks = QuestionAnalyzer(checker.tagger, embedder).run(question)
+    sources = checker.document_sentences(
+        "Prime Minister of the Russian Federation Mikhail Mishustin welcomed President Ilham Aliyev. "
+        "Then they posed for photos. Mishustin said trade grew by 16 percent. "
+        "It is supervised by Deputy Prime Minister Aleksei Overchuk.")
+    wrong, right, untitled, promoted, exact = checker.check([
+        "The Russian official who welcomed Aliyev was the Russian President Mikhail Mishustin.",
+        "The Russian official who welcomed Aliyev was Prime Minister Mikhail Mishustin.",
+        "Mikhail Mishustin welcomed Aliyev.",
+        "Prime Minister Aleksei Overchuk supervises it.",
+        "Deputy Prime Minister Aleksei Overchuk supervises it."], sources, question=question, asks=asks)
+    assert not wrong.supported and wrong.features["facts_missing"] > 0, wrong
+    assert right.supported and untitled.supported, (right, untitled)
+    assert not promoted.supported and exact.supported, (promoted, exact)  # a deputy is not the prime minister
+    text = ("Russian President Vladimir Putin and Prime Minister Mishustin met. Vice President Kamala Harris "
+            "and Chinese Premier Li Keqiang spoke; former President Donald Trump did not.")
+    assert offices_in(text, checker.tagger.tag([text])[0]) == [
+        ("putin", "president", frozenset()), ("mishustin", "minister", frozenset({"prime"})),
+        ("harris", "president", frozenset({"vice"})), ("keqiang", "minister", frozenset({"prime"})),
+        ("trump", "president", frozenset({"former"}))]
+
+
 SUPERMOON = """Harvest Moon coincides with lunar eclipse, supermoon
 
 This year, the Harvest Moon is not only a full supermoon, it also coincides with another celestial event: a partial lunar eclipse.
