@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -411,9 +411,15 @@ class GroundingChecker:
             claim_vectors, source_vectors = vectors[: len(claims)], vectors[len(claims):]
         else:
             claim_vectors = self.embedder.encode(contexts)
-        infos = []
+        infos, source_facts = [], self.facts([s.text for s in sources])
+        # A person's office is read from all the evidence, not one sentence: the sentence that supports
+        # "the Russian President Mikhail Mishustin" may name him without one ("Welcoming President Ilham
+        # Aliyev, Mikhail Mishustin said") while another gives him his ("Prime Minister ... Mikhail
+        # Mishustin"). An office no sentence gives, where one gives another, is a fact no source states.
+        offices = [office for found in source_facts for office in found.offices]
         for claim, facts in zip(claims, claim_facts):
             new = self.new_facts(facts, question_facts)
+            new = replace(new, offices=[office for office in new.offices if office_contradicted(office, offices)])
             # A terse claim ("220,000") is judged with its question, as for the cosine.
             terse = len(facts.words) < TERSE_WORDS and question_facts is not None
             words = (facts.words | question_facts.words if terse else facts.words) - NOT_CLAIM_WORDS
@@ -421,7 +427,7 @@ class GroundingChecker:
             restated = [q for q in facts.quantities if q not in new.quantities]
             infos.append((new, words, len(new.quantities) + len(new.dates) + len(new.codes) + len(new.names) + len(items)
                           + len(new.offices), items, restated))
-        return claim_vectors @ source_vectors.T, infos, self.facts([s.text for s in sources])
+        return claim_vectors @ source_vectors.T, infos, source_facts
 
     def _row(self, cosine: float, info: tuple[Facts, set[str], int, set[str], list[Quantity]], found: Facts, year: int | None) -> np.ndarray:
         new, words, n_facts, items, restated = info
@@ -592,8 +598,7 @@ class GroundingChecker:
         missing += len(new.codes - source.codes)
         for name in new.names:
             missing += not name_present(name, source.tokens)
-        missing += sum(office_contradicted(office, source.offices) for office in new.offices)
-        return missing
+        return missing + len(new.offices)  # offices the evidence gives the person otherwise (see _prepare)
 
     def _same_thing(self, claim: Quantity, source: Quantity) -> bool:
         """Whether two quantities count the same thing: one says nothing of what it counts, they share

@@ -505,8 +505,8 @@ def test_a_person_given_another_office_than_the_source_gives_them_is_not_support
     """"The Russian President Mikhail Mishustin" has every word of "Prime Minister of the Russian
     Federation Mikhail Mishustin welcomed President Ilham Aliyev" (the title is Aliyev's), and the
     bundled model wrote it, cited, for a new question about the seed article. A person's office as the
-    source gives it (read back from the name through the clause) must be the claim's; a source that
-    names them without one contradicts nothing."""
+    sources give it (read back from the name through the clause) must be the claim's; sources that
+    name them without one contradict nothing."""
     from rag.grounding import offices_in
 
     question = "Which Russian official welcomed Aliyev?"
@@ -524,6 +524,10 @@ def test_a_person_given_another_office_than_the_source_gives_them_is_not_support
     assert not wrong.supported and wrong.features["facts_missing"] > 0, wrong
     assert right.supported and untitled.supported, (right, untitled)
     assert not promoted.supported and exact.supported, (promoted, exact)  # a deputy is not the prime minister
+    # The office is the evidence's, not the one sentence's: this one names Mishustin without his office.
+    elsewhere, kept = checker.check(["Russian President Mishustin said trade grew by 16 percent.",
+                                     "Prime Minister Mishustin said trade grew by 16 percent."], sources)
+    assert not elsewhere.supported and kept.supported, (elsewhere, kept)
     text = ("Russian President Vladimir Putin and Prime Minister Mishustin met. Vice President Kamala Harris "
             "and Chinese Premier Li Keqiang spoke; former President Donald Trump did not.")
     assert offices_in(text, checker.tagger.tag([text])[0]) == [
