@@ -80,10 +80,10 @@ NUMBER_WORDS = {"thousand", "million", "billion", "trillion", "hundr", "percent"
 # "which currency"; with a figure it is part of the quantity, whose words a claim's facts leave out.
 CURRENCY_NAMES = {"dollar", "euro", "pound"}
 QUANTITY_ONLY_WORDS = NUMBER_WORDS - CURRENCY_NAMES  # what a claim's words leave out wherever they stand
-# Offices a news text puts before a person's name ("Prime Minister of the Russian Federation Mikhail
-# Mishustin", "President Ilham Aliyev"), as their head word; a claim that gives a person another office
-# than its source gives them is wrong however many of its words the source has ("the Russian President
-# Mikhail Mishustin" from "Prime Minister ... Mikhail Mishustin welcomed President Ilham Aliyev").
+# Offices a news text puts before a person's name ("Prime Minister of the Republic of Ruritania Anna
+# Berg", "President Jon Dahl"), as their head word; a claim that gives a person another office than its
+# source gives them is wrong however many of its words the source has ("the Ruritanian President Anna
+# Berg" from "Prime Minister ... Anna Berg welcomed President Jon Dahl").
 OFFICES = {"president": "president", "minister": "minister", "premier": "minister", "chancellor": "chancellor",
            "senator": "senator", "sen": "senator", "governor": "governor", "gov": "governor", "mayor": "mayor",
            "king": "king", "queen": "queen", "prince": "prince", "princess": "princess", "pope": "pope",
@@ -99,7 +99,7 @@ OFFICES = {"president": "president", "minister": "minister", "premier": "ministe
 OFFICE_RANKS = {"vice", "deputy", "prime", "former", "ex", "acting", "assistant", "lieutenant", "under", "elect",
                 "interim"}
 IMPLIED_RANKS = {"premier": "prime"}  # a premier is a prime minister
-OFFICE_FILLER = {"of", "the", "for", "'s", "’s"}  # "President of the Republic of Azerbaijan Ilham Aliyev"
+OFFICE_FILLER = {"of", "the", "for", "'s", "’s"}  # "President of the Republic of Ruritania Jon Dahl"
 OFFICE_REACH = 8  # words before a name searched for its office
 CLAUSE_EDGE = re.compile(r"[,;:.!?()\[\]\"“”]")
 
@@ -241,7 +241,7 @@ def names_in(text: str) -> set[str]:
 
 def offices_in(text: str, entities: tuple[Entity, ...]) -> list[tuple[str, str, frozenset[str]]]:
     """(surname, office, ranks) for each person the text names with an office before the name, read
-    back through the clause ("Deputy Prime Minister Aleksei Overchuk" -> ("overchuk", "minister",
+    back through the clause ("Deputy Prime Minister Lena Vik" -> ("vik", "minister",
     {"deputy", "prime"})). The office is the head word nearest the name; other office words and ranks
     before it qualify it. A person named with no office before them is not listed."""
     people = [e for e in entities if e.kind == "person"]
@@ -413,9 +413,9 @@ class GroundingChecker:
             claim_vectors = self.embedder.encode(contexts)
         infos, source_facts = [], self.facts([s.text for s in sources])
         # A person's office is read from all the evidence, not one sentence: the sentence that supports
-        # "the Russian President Mikhail Mishustin" may name him without one ("Welcoming President Ilham
-        # Aliyev, Mikhail Mishustin said") while another gives him his ("Prime Minister ... Mikhail
-        # Mishustin"). An office no sentence gives, where one gives another, is a fact no source states.
+        # "President Anna Berg" may name her without one ("Welcoming President Jon Dahl, Anna Berg said")
+        # while another gives her hers ("Prime Minister ... Anna Berg"). An office no sentence gives,
+        # where one gives another, is a fact no source states.
         offices = [office for found in source_facts for office in found.offices]
         for claim, facts in zip(claims, claim_facts):
             new = self.new_facts(facts, question_facts)
