@@ -26,19 +26,21 @@ from typing import Callable
 
 from rag.types import QueryError, SearchFilters
 
+# Time words that only ever count from the day of asking.
+SHIFTING_WORDS = r"yesterday|today|tonight|ago|this|last|past|previous|earlier"
 # Words that make an expression relative to the day of asking (dateparser finds the expression).
-RELATIVE = re.compile(r"\b(yesterday|today|tonight|ago|this|last|past|previous|earlier|monday|tuesday|wednesday|"
-                      r"thursday|friday|saturday|sunday|january|february|march|april|may|june|july|august|"
-                      r"september|october|november|december)\b", re.IGNORECASE)
+RELATIVE = re.compile(rf"\b({SHIFTING_WORDS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|"
+                      r"february|march|april|may|june|july|august|september|october|november|december)\b",
+                      re.IGNORECASE)
 YEAR = re.compile(r"\b(1[89]|2[01])\d{2}\b")
 # Up to two words of letters after / before a time word: what dateparser needs of its context ("this
 # week", "two weeks ago"), without the neighbours that make it give up on the whole text.
 PLAIN_WORDS = re.compile(r"(?: [A-Za-z]+){0,2}")
 PLAIN_WORDS_BEFORE = re.compile(r"(?:[A-Za-z]+ ){1,2}$")
 SNIPPET_SEARCHES = 3  # time words searched again on their own, at most, per question
-# The time words searched again: those that only ever count from the day of asking. A month or a weekday
-# alone is as often a fact's ("why are there 28 days in February", "Black Friday").
-SHIFTING = re.compile(r"\b(yesterday|today|tonight|ago|this|last|past|previous|earlier)\b", re.IGNORECASE)
+# The time words searched again: the shifting ones. A month or a weekday alone is as often a fact's ("why
+# are there 28 days in February", "Black Friday").
+SHIFTING = re.compile(rf"\b({SHIFTING_WORDS})\b", re.IGNORECASE)
 MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
 # A month name is a date only after a preposition ("in March", "since May 3"), never "May the ..."
 # or "protesters march".
