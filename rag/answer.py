@@ -154,7 +154,7 @@ class Answerer:
     def _stream(self, question: str, standalone: str, frame: TimeFrame, timings: dict, started: float,
                 k: int | None, filters: SearchFilters | None, favour_recent: bool) -> Iterator[AnswerEvent]:
         hits = self.retriever.ranked(frame.query, k=k or self.settings.answer.k, filters=frame.filters(filters),
-                                     favour_recent=favour_recent or frame.favour_recent)
+                                     favour_recent=favour_recent or frame.favour_recent, period_until=frame.period_until)
         evidence = self.checker.evidence(standalone, hits)
         asks = self.analyzer.run(standalone)
         candidates = self.composer.rank(asks, evidence)
@@ -449,7 +449,8 @@ class Answerer:
 def refusal_in(frame: TimeFrame, hits: list[Hit], newest: str | None = None) -> str:
     """The refusal for a question that named a time: which dates were searched, and, when the corpus
     ends before them, how to ask as of its last day instead."""
-    window = "; ".join(f"{e.since} to {e.until} ('{e.text}', as of {frame.as_of})" for e in frame.expressions)
+    named = ", ".join(f"'{e.text}'" for e in frame.expressions)
+    window = f"{frame.since} to {frame.until} ({named}, as of {frame.as_of})"
     text = (f"The corpus has no articles dated {window}." if not hits
             else f"{REFUSAL[:-1]} in the articles dated {window}.")
     if newest and frame.since and newest < frame.since:

@@ -109,7 +109,8 @@ class Retriever:
     ) -> list[Hit]:
         """The top-k hits for `query` asked on `as_of` (default today; see rag.timeframe), best first."""
         frame = self.frame(query, as_of)
-        return self.ranked(frame.query, k, frame.filters(filters), favour_recent or frame.favour_recent)
+        return self.ranked(frame.query, k, frame.filters(filters), favour_recent or frame.favour_recent,
+                           frame.period_until)
 
     def frame(self, query: str, as_of: str | date | None = None) -> TimeFrame:
         """The dates `query` is asked under, or none when retrieval.timeframe is off."""
@@ -136,8 +137,9 @@ class Retriever:
         return start
 
     def ranked(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
-               favour_recent: bool = False) -> list[Hit]:
-        """The top-k hits for `query` under exactly these filters, best first."""
+               favour_recent: bool = False, period_until: str | None = None) -> list[Hit]:
+        """The top-k hits for `query` under exactly these filters, best first; candidates about it dated
+        after `period_until` (a question's named period, rag.timeframe) rank lower the later they are."""
         query = query.strip()
         if not query:
             raise QueryError("the query is empty")
@@ -148,9 +150,12 @@ class Retriever:
         depth = max(self.settings.candidates, k)
         dense, lexical = candidates(self.index, self.index.embedder.encode_query(query), query, depth, filters)
         fused = self._fuse(dense, lexical)
-        if favour_recent:
+        if favour_recent or period_until:
             dates = {i: row.date for i, row in self.index.metadata.chunks_by_id(fused).items()}
-            fused = self._favour_recent(fused, dates, dict(dense))
+            if period_until:
+                fused = self._favour_period(fused, dates, dict(dense), period_until)
+            if favour_recent:
+                fused = self._favour_recent(fused, dates, dict(dense))
         ranked = sorted(fused.items(), key=lambda item: -item[1])[:k]
         rows = self.index.metadata.chunks_by_id([chunk_id for chunk_id, _ in ranked])  # text of the k kept only
         dense_scores, bm25_scores = dict(dense), dict(lexical)
@@ -190,14 +195,37 @@ class Retriever:
                        cosines: dict[int, float]) -> dict[int, float]:
         """Halve the score of a candidate about the query for every half-life it is older than the
         newest such candidate; the others rank after all of them, in their fused order."""
-        best = max(cosines.values(), default=0.0)
-        about = {i for i in fused if best > 0 and cosines.get(i, 0.0) >= RECENT_RELEVANCE * best}
-        ordinals = {i: date.fromisoformat(d).toordinal() for i, d in dates.items() if d and i in about}
+        about, ordinals = self._about(fused, dates, cosines)
         if not ordinals:
             return fused
         newest, oldest = max(ordinals.values()), min(ordinals.values())
+        return self._discounted(fused, about, {i: newest - ordinals.get(i, oldest) for i in about})
+
+    def _favour_period(self, fused: dict[int, float], dates: dict[int, str | None], cosines: dict[int, float],
+                       period_until: str) -> dict[int, float]:
+        """Halve the score of a candidate about the query for every half-life its article came out after
+        the period the question names (`TimeFrame.period_until`): a later article may look back on it,
+        but one of the period reports it; the others rank after all of them. Unchanged when no
+        candidate about the query is later."""
+        about, ordinals = self._about(fused, dates, cosines)
+        end = date.fromisoformat(period_until).toordinal()
+        late = {i: max(0, ordinals[i] - end) for i in about if i in ordinals}
+        if not any(late.values()):
+            return fused
+        return self._discounted(fused, about, late)
+
+    @staticmethod
+    def _about(fused: dict[int, float], dates: dict[int, str | None],
+               cosines: dict[int, float]) -> tuple[set[int], dict[int, int]]:
+        """The candidates about the query (dense cosine near the best's) and their dated days."""
+        best = max(cosines.values(), default=0.0)
+        about = {i for i in fused if best > 0 and cosines.get(i, 0.0) >= RECENT_RELEVANCE * best}
+        return about, {i: date.fromisoformat(d).toordinal() for i, d in dates.items() if d and i in about}
+
+    def _discounted(self, fused: dict[int, float], about: set[int], days: dict[int, int]) -> dict[int, float]:
+        """Each candidate about the query halved every half-life of its `days`; the rest after them."""
         half_life = self.settings.recency_half_life_days
-        scores = {i: fused[i] * float(np.exp2(-(newest - ordinals.get(i, oldest)) / half_life)) for i in about}
+        scores = {i: fused[i] * float(np.exp2(-days.get(i, 0) / half_life)) for i in about}
         rest = {i: score for i, score in fused.items() if i not in about}
         if rest:  # scaled to rank just below the lowest of those, in their own order
             scale = 0.999 * min(scores.values()) / max(rest.values())

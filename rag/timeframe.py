@@ -5,9 +5,12 @@ Relative expressions ("yesterday", "this week", "last month", "in March", "two w
 March 3") are found and resolved against `as_of` by dateparser, and become a publication-date window;
 "since the election" counts from the first day of the busiest week of the corpus's coverage of the
 election in the year before `as_of` (a date read from the coverage; none when mentions are spread out).
-News is reported on and after the day it happens, so a window runs from the start of the period the
-words name to a few days past its end (never past `as_of`). "latest / recently / now" questions
-favour recent articles instead of filtering.
+News is reported on and after the day it happens, and looked back on later ("babies born last year"
+is a figure published this summer; a Sunday's death is written up all week), so a window runs from
+the start of the period the words name to `as_of`; among the passages about the question, those
+published after the period (and a few days' grace) rank lower the later they are
+(`TimeFrame.period_until`, rag.retrieve), so "what did the Fed decide in March" still reads March's
+news first. "latest / recently / now" questions favour recent articles instead of filtering.
 
 Dates the question states with a year ("in 2021", "since 2005", "the 2010 World Cup") are facts about
 events, not about when the articles were published: retrieval matches them as words, and they set no
@@ -46,6 +49,8 @@ MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|Septem
 # or "protesters march".
 MONTH_CONTEXT = re.compile(r"\b(in|on|since|during|of|from|until|by|before|after|early|mid|late|last|this)\s*-?\s*$",
                            re.IGNORECASE)
+WEEKDAY = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+LAST = re.compile(r"\b(last|previous|ago)\b", re.IGNORECASE)
 TRAILING = re.compile(r"(\s+(in|on|at|of|the|for|to|and|by|about|with|from|over|as))+\s*$", re.IGNORECASE)
 SINCE = re.compile(r"\b(since|from)\s+(the\s+)?$", re.IGNORECASE)
 # "since the election", "after the earthquake?": an event named at the end of a clause, to be dated from
@@ -72,11 +77,11 @@ _parsers_lock = threading.Lock()
 
 @dataclass
 class TimeExpression:
-    """One relative expression and the window it resolved to."""
+    """One relative expression and the period it names."""
 
     text: str
-    since: str
-    until: str
+    since: str  # the period's first day
+    until: str  # its last day plus the days reports about it still appear (GRACE_DAYS), at most as_of
 
 
 @dataclass
@@ -84,8 +89,9 @@ class TimeFrame:
     """The dates a question is asked under: as_of, the window its words name, whether it wants news."""
 
     as_of: str | None  # None: no date bound at all (retrieval.timeframe = false)
-    since: str | None = None
-    until: str | None = None
+    since: str | None = None  # the publication window searched: from the start of the period named ...
+    until: str | None = None  # ... to as_of
+    period_until: str | None = None  # the period (with grace) ends before as_of: later articles rank lower
     favour_recent: bool = False
     expressions: list[TimeExpression] = field(default_factory=list)
     query: str = ""  # the question without the expressions that became a window (for retrieval)
@@ -182,7 +188,8 @@ def resolve(question: str, as_of: str | date | None = None,
         frame.expressions.append(TimeExpression(text, begin.isoformat(), end.isoformat()))
         frame.query = re.sub(rf"(\b(since|from)\s+)?{re.escape(text)}(['’]s\b)?", " ", frame.query, count=1)
     if since is not None:
-        frame.since, frame.until = since.isoformat(), until.isoformat()
+        frame.since, frame.until = since.isoformat(), day.isoformat()
+        frame.period_until = until.isoformat() if until < day else None
         frame.favour_recent = False  # the window already says which news
         frame.query = re.sub(r"\s+([?.!,;:])", r"\1", " ".join(frame.query.split()))
         frame.query = frame.query if len(frame.query.split()) >= 2 else question
@@ -253,6 +260,8 @@ def _window(question: str, text: str, start: datetime, day: date) -> tuple[date,
     period = _period(text, day)
     first = start.date()
     lowered = text.lower()
+    if period == "day" and first == day - timedelta(days=7) and WEEKDAY.search(text) and not LAST.search(text):
+        first = day  # "convicted Thursday", asked on a Thursday: today, not a week ago (dateparser's past)
     if period == "week":
         # "this week" is the week up to today; "last week" / "two weeks ago" the 7 days around that day.
         begin = first - timedelta(days=7) if "this" in lowered else first - timedelta(days=6)

@@ -80,7 +80,8 @@ class TimelineBuilder:
     def run(self, query: str, k: int | None = None, filters: SearchFilters | None = None,
             as_of: str | date | None = None) -> Timeline:
         frame = self.retriever.frame(query, as_of)
-        hits = self.retriever.ranked(frame.query, k=k or DEFAULT_PASSAGES, filters=frame.filters(filters))
+        hits = self.retriever.ranked(frame.query, k=k or DEFAULT_PASSAGES, filters=frame.filters(filters),
+                                     period_until=frame.period_until)
         timeline = Timeline(query=query, as_of=frame.as_of, timeframe=frame.to_json())
         if not hits:
             return timeline

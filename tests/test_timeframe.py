@@ -12,20 +12,27 @@ from rag.types import Document, QueryError, SearchFilters
 AS_OF = "2022-10-07"  # a Friday
 
 
-@pytest.mark.parametrize("question, since, until", [
-    ("What happened yesterday in Ukraine?", "2022-10-06", "2022-10-07"),
-    ("Which country did North Korea fire a missile over this week?", "2022-09-30", "2022-10-07"),
+# (question, the window's first day, the named period's end (with grace) where it is before as_of).
+# News of a period is published from its start until the question is asked: the window ends at as_of.
+@pytest.mark.parametrize("question, since, period_until", [
+    ("What happened yesterday in Ukraine?", "2022-10-06", None),
+    ("Which country did North Korea fire a missile over this week?", "2022-09-30", None),
     ("Who resigned last week?", "2022-09-24", "2022-10-02"),
-    ("What did the central bank decide this month?", "2022-10-01", "2022-10-07"),
+    ("What did the central bank decide this month?", "2022-10-01", None),
     ("What did the Fed decide in March?", "2022-03-01", "2022-04-07"),
     ("What did the Fed decide in December?", "2021-12-01", "2022-01-07"),  # the last December before as_of
-    ("What has happened since March 3?", "2022-03-03", "2022-10-07"),
+    ("What has happened since March 3?", "2022-03-03", None),
     ("What was announced two weeks ago?", "2022-09-17", "2022-09-25"),
-    ("What was the inflation rate this year?", "2022-01-01", "2022-10-07"),
+    ("What was the inflation rate this year?", "2022-01-01", None),
+    ("What percentage of babies were born to unmarried parents last year?", "2021-01-01", "2022-01-14"),
+    ("Who won the vote on Tuesday?", "2022-10-04", "2022-10-05"),
+    # Asked on a Friday, "Friday" is today (dateparser, preferring the past, reads the Friday before).
+    ("Which executive was convicted on fraud charges Friday?", "2022-10-07", None),
+    ("What did the jury decide last Friday?", "2022-09-30", "2022-10-01"),
 ])
-def test_relative_expressions_become_publication_windows(question, since, until):
+def test_relative_expressions_become_publication_windows(question, since, period_until):
     frame = resolve(question, AS_OF)
-    assert (frame.since, frame.until) == (since, until), frame.describe()
+    assert (frame.since, frame.until, frame.period_until) == (since, AS_OF, period_until), frame.describe()
     assert frame.expressions and frame.expressions[0].text.lower() in question.lower()
     assert frame.query != question and len(frame.query.split()) >= 2  # the date words are not searched
 
@@ -142,6 +149,37 @@ def test_since_an_event_counts_from_when_the_corpus_reported_it(story_index):
     assert retriever.frame("What changed since the strike began?", "2022-10-07").expressions == []
     assert retriever.frame("How many trains ran since the start of the year?", "2022-10-07").expressions == []
     assert resolve(question, "2022-10-07").expressions == []
+
+
+def test_a_named_period_is_searched_until_as_of_and_its_own_news_ranks_first(open_index):
+    from rag.ingest.pipeline import IngestPipeline
+    from rag.retrieve import Retriever
+
+    index = open_index()
+    IngestPipeline(index, progress=False).add_records([
+        Document("rates-march", "The central bank raised borrowing costs by a quarter point, its first increase "
+                 "in three years, to fight inflation.", title="Central bank acts on inflation", date="2022-03-16"),
+        Document("rates-sept", "The central bank changed interest rates again on Wednesday: it raised them by three "
+                 "quarters of a point.", title="How the central bank changed interest rates", date="2022-09-21"),
+        Document("births", "Official figures published on Tuesday show 624,828 babies were born in England and "
+                 "Wales last year, the fewest since 2002.", title="Births fall to a 20-year low", date="2022-08-09"),
+        Document("births-old", "Maternity wards reopened to visitors after the lockdown.", title="Hospitals",
+                 date="2021-06-01"),
+    ])
+    index.checkpoint()
+    retriever = Retriever(index)
+    # Last year's figure is published this summer: before, the window ended two weeks into this year.
+    question = "How many babies were born in England and Wales last year?"
+    assert "births" in {h.doc_id for h in retriever.run(question, k=3, as_of="2022-10-07")}
+    # A later report stays findable, but among the passages about the question, March's news of
+    # March comes first; without the period's preference the later, closer wording wins.
+    question = "How did the central bank change interest rates in March?"
+    frame = retriever.frame(question, "2022-10-07")
+    assert (frame.since, frame.until, frame.period_until) == ("2022-03-01", "2022-10-07", "2022-04-07")
+    hits = retriever.run(question, k=2, as_of="2022-10-07")
+    assert [h.doc_id for h in hits] == ["rates-march", "rates-sept"]
+    unranked = retriever.ranked(frame.query, k=2, filters=frame.filters())
+    assert [h.doc_id for h in unranked] == ["rates-sept", "rates-march"]
 
 
 def test_answers_say_when_and_order_sources_by_date(story_index):

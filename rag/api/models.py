@@ -131,14 +131,17 @@ class Timings(BaseModel):
 
 class TimeExpressionModel(BaseModel):
     text: str = Field(description="the words of the question, e.g. 'last week'")
-    since: str
-    until: str
+    since: str = Field(description="the first day of the period they name")
+    until: str = Field(description="its last day plus a few days' grace, at most as_of")
 
 
 class TimeFrameModel(BaseModel):
     as_of: str | None
-    since: str | None = Field(description="the publication window the question's words name (inclusive)")
-    until: str | None
+    since: str | None = Field(description="the publication window searched (inclusive): from the start of the "
+                                          "period the question's words name ...")
+    until: str | None = Field(description="... to as_of")
+    period_until: str | None = Field(None, description="the named period's end (plus a few days' grace) where it "
+                                                       "is before as_of: passages published later rank lower")
     favour_recent: bool = Field(description="the question asks for the latest news")
     expressions: list[TimeExpressionModel]
     query: str = Field(description="the question as searched, without the resolved date words")
