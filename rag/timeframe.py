@@ -31,8 +31,9 @@ from rag.types import QueryError, SearchFilters
 
 # Time words that only ever count from the day of asking.
 SHIFTING_WORDS = r"yesterday|today|tonight|ago|this|last|past|previous|earlier"
+WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 # Words that make an expression relative to the day of asking (dateparser finds the expression).
-RELATIVE = re.compile(rf"\b({SHIFTING_WORDS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|"
+RELATIVE = re.compile(rf"\b({SHIFTING_WORDS}|{WEEKDAYS}|january|"
                       r"february|march|april|may|june|july|august|september|october|november|december)\b",
                       re.IGNORECASE)
 YEAR = re.compile(r"\b(1[89]|2[01])\d{2}\b")
@@ -49,7 +50,7 @@ MONTH = re.compile(r"\b(January|February|March|April|May|June|July|August|Septem
 # or "protesters march".
 MONTH_CONTEXT = re.compile(r"\b(in|on|since|during|of|from|until|by|before|after|early|mid|late|last|this)\s*-?\s*$",
                            re.IGNORECASE)
-WEEKDAY = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+WEEKDAY = re.compile(rf"\b({WEEKDAYS})\b", re.IGNORECASE)
 LAST = re.compile(r"\b(last|previous|ago)\b", re.IGNORECASE)
 TRAILING = re.compile(r"(\s+(in|on|at|of|the|for|to|and|by|about|with|from|over|as))+\s*$", re.IGNORECASE)
 SINCE = re.compile(r"\b(since|from)\s+(the\s+)?$", re.IGNORECASE)
